@@ -1,0 +1,216 @@
+//! Assembles the service from its parts, runs it, and shuts it down in order.
+//!
+//! Shutdown order matters for "an acknowledged webhook is never lost": stop accepting
+//! connections, let in-flight requests finish (each waits for its commit), then let the
+//! inbox committer drain, then close the store. Nothing is half-written because every
+//! event is one transaction.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigError};
+use crate::http::{self, AppState};
+use crate::inbox::Inbox;
+use crate::store::{Store, StoreError};
+use crate::telemetry;
+use crate::verify::{Verifier, now_ms};
+
+/// How long shutdown waits for in-flight requests before giving up on them. Their events
+/// are either committed (and acknowledged) or not (and the sender sees a broken connection
+/// and may retry): never acknowledged without a commit.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+const DEPTH_REFRESH: Duration = Duration::from_secs(5);
+const REPLAY_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("configuration error:\n{0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Server(std::io::Error),
+}
+
+/// A started service. Dropping it does not stop it; call [`RunningApp::shutdown`].
+pub struct RunningApp {
+    addr: SocketAddr,
+    store: Store,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<Result<(), AppError>>,
+}
+
+impl RunningApp {
+    /// The address actually bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The operational store (tests inspect it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Graceful shutdown: finish in-flight requests, drain the inbox, close the store.
+    pub async fn shutdown(self) -> Result<(), AppError> {
+        let _ = self.shutdown.send(true);
+        match self.server.await {
+            Ok(result) => result,
+            Err(join) => Err(AppError::Server(std::io::Error::other(join.to_string()))),
+        }
+    }
+}
+
+/// Opens the store and runs its migrations (also what `gong-relay migrate` does).
+pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Starts the service on `config.bind_addr`.
+pub async fn start(config: Config) -> Result<RunningApp, AppError> {
+    config.check_serve()?;
+    let verifier = Verifier::new(&config.webhook)?;
+    let store = open_store(&config).await?;
+    // SQLite has one writer, so one commit at a time; PostgreSQL commits in parallel.
+    let commit_concurrency = if config.store_is_postgres() { 4 } else { 1 };
+    let (inbox, committer) = Inbox::start(store.clone(), commit_concurrency);
+
+    let listener = TcpListener::bind(config.bind_addr)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: config.bind_addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(AppError::Server)?;
+
+    report_startup(&config, &verifier, &store, addr);
+
+    let ready = Arc::new(AtomicBool::new(true));
+    let state = Arc::new(AppState {
+        verifier,
+        inbox,
+        store: store.clone(),
+        metrics: telemetry::metrics_handle(),
+        ready: ready.clone(),
+    });
+    let router = http::router(state, config.max_body_bytes);
+
+    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let maintenance = tokio::spawn(maintain(store.clone(), shutdown.subscribe()));
+
+    let server_store = store.clone();
+    let mut grace_rx = shutdown.subscribe();
+    let server = tokio::spawn(async move {
+        // axum does not set TCP_NODELAY: without it small answers wait for delayed ACKs.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let signal = async move {
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+            ready.store(false, Ordering::Relaxed);
+            tracing::info!("shutting down: finishing in-flight requests");
+        };
+        let serve = axum::serve(listener, router)
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let grace = async move {
+            let _ = grace_rx.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let result = tokio::select! {
+            r = serve => r,
+            _ = grace => {
+                tracing::error!("in-flight requests did not finish within the grace period");
+                Ok(())
+            }
+        };
+        // Every Inbox handle lived in the router, which is gone now: the committer drains
+        // what was submitted and stops.
+        if tokio::time::timeout(SHUTDOWN_GRACE, committer)
+            .await
+            .is_err()
+        {
+            tracing::error!("inbox committer did not finish within the grace period");
+        }
+        maintenance.abort();
+        server_store.close().await;
+        tracing::info!("stopped");
+        result.map_err(AppError::Server)
+    });
+
+    Ok(RunningApp {
+        addr,
+        store,
+        shutdown,
+        server,
+    })
+}
+
+/// Periodic housekeeping: the inbox depth gauge and the replay cache.
+async fn maintain(store: Store, mut stop: watch::Receiver<bool>) {
+    let mut depth_tick = tokio::time::interval(DEPTH_REFRESH);
+    let mut prune_tick = tokio::time::interval(REPLAY_PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = depth_tick.tick() => {
+                if let Ok(depth) = store.inbox_depth().await {
+                    metrics::gauge!(telemetry::INBOX_DEPTH).set(depth as f64);
+                }
+            }
+            _ = prune_tick.tick() => {
+                match store.prune_replay_tokens(now_ms()).await {
+                    Ok(n) if n > 0 => tracing::debug!(pruned = n, "replay cache pruned"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "replay cache prune failed"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn report_startup(config: &Config, verifier: &Verifier, store: &Store, addr: SocketAddr) {
+    let w = &config.webhook;
+    let mut methods = Vec::new();
+    if !w.rs256_public_keys.is_empty() {
+        methods.push(format!("rs256 ({} key(s))", w.rs256_public_keys.len()));
+    }
+    if !w.hs256_secrets.is_empty() {
+        methods.push(format!("hs256 ({} secret(s))", w.hs256_secrets.len()));
+    }
+    if !w.url_keys.is_empty() {
+        methods.push(format!("url key ({})", w.url_keys.len()));
+    }
+    if w.allow_unsigned {
+        methods.push("UNSIGNED ACCEPTED (local trial only)".into());
+    }
+    tracing::info!(
+        %addr,
+        store = store.backend(),
+        warehouse = ?config.warehouse,
+        verification = %methods.join(", "),
+        key_ids = ?verifier.key_ids(),
+        webhook_url_check = w.public_url.is_some(),
+        redis = if config.redis_url.is_some() { "configured" } else { "off (notifications stay in the outbox)" },
+        gong_api = if config.gong_auth.is_some() { "configured" } else { "off (enhancement skipped)" },
+        "gong-relay listening"
+    );
+    if w.public_url.is_none() && (!w.rs256_public_keys.is_empty() || !w.hs256_secrets.is_empty()) {
+        tracing::warn!("GONG_WEBHOOK_PUBLIC_URL is not set: the webhook_url claim is not checked");
+    }
+}

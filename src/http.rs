@@ -1,0 +1,395 @@
+//! The HTTP surface: webhook routes, health, metrics.
+//!
+//! Every answer to a client's mistake is a 4xx with a JSON `{"error", "message"}` body; a
+//! 5xx means only that gong-relay itself could not do its job (the store is down), and for
+//! webhooks that is a 503 so the sender retries. Every response carries `X-Request-Id`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::inbox::{Inbox, InboxError};
+use crate::store::{InsertOutcome, Store};
+use crate::telemetry;
+use crate::verify::{EventKind, PayloadError, Reason, Rejection, Verifier};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACE_ID: HeaderName = HeaderName::from_static("x-traceid");
+
+/// Shared by every handler.
+pub struct AppState {
+    pub verifier: Verifier,
+    pub inbox: Inbox,
+    pub store: Store,
+    pub metrics: PrometheusHandle,
+    /// False once shutdown begins, so orchestrators stop routing here.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The correlation id of a request, in its extensions.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub Arc<str>);
+
+/// An error answer. Each variant documents why it maps to its status.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 401: the credential did not verify; the reason code tells the sender what to fix.
+    Unauthorized(Rejection),
+    /// 400/415: the body verified but is not what the route takes.
+    Payload(PayloadError),
+    /// 413: larger than MAX_BODY_BYTES; reading on would let a client exhaust memory.
+    TooLarge,
+    /// 400: the body could not be read (client aborted, bad framing).
+    BadBody(String),
+    /// 503: the inbox cannot commit; the sender must retry, since nothing was stored.
+    Unavailable,
+    /// 404: no such route.
+    NotFound,
+    /// 405: route exists, method does not.
+    MethodNotAllowed,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::Unauthorized(r) => (
+                StatusCode::UNAUTHORIZED,
+                r.reason.code(),
+                r.message.to_owned(),
+            ),
+            ApiError::Payload(PayloadError::NotJson) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                PayloadError::NotJson.to_string(),
+            ),
+            ApiError::Payload(e @ PayloadError::Malformed(_)) => {
+                (StatusCode::BAD_REQUEST, "malformed_json", e.to_string())
+            }
+            ApiError::Payload(e @ PayloadError::Invalid(_)) => {
+                (StatusCode::BAD_REQUEST, "invalid_payload", e.to_string())
+            }
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is larger than MAX_BODY_BYTES".into(),
+            ),
+            ApiError::BadBody(m) => (StatusCode::BAD_REQUEST, "bad_body", m.clone()),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the event could not be stored; retry later".into(),
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such route".into()),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        (
+            status,
+            axum::Json(json!({"error": code, "message": message})),
+        )
+            .into_response()
+    }
+}
+
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    let mut webhooks = Router::new();
+    for kind in EventKind::ALL {
+        webhooks = webhooks.route(
+            kind.route(),
+            post(
+                move |state: State<Arc<AppState>>,
+                      rid: axum::Extension<RequestId>,
+                      uri: Uri,
+                      headers: HeaderMap,
+                      body: Result<Bytes, BytesRejection>| {
+                    webhook(kind, state, rid, uri, headers, body)
+                },
+            )
+            .fallback(|| async { ApiError::MethodNotAllowed }),
+        );
+    }
+    webhooks
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(render_metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+        .layer(middleware::from_fn(request_context))
+}
+
+async fn webhook(
+    kind: EventKind,
+    State(state): State<Arc<AppState>>,
+    axum::Extension(RequestId(request_id)): axum::Extension<RequestId>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let start = Instant::now();
+    let result = accept(kind, &state, &request_id, &uri, &headers, body).await;
+    let response = match result {
+        Ok((status, body)) => (status, axum::Json(body)).into_response(),
+        Err(e) => {
+            if let ApiError::Unauthorized(r) = &e {
+                metrics::counter!(telemetry::WEBHOOK_VERIFICATION_FAILURES_TOTAL, "reason" => r.reason.code())
+                    .increment(1);
+                tracing::warn!(
+                    reason = r.reason.code(),
+                    message = r.message,
+                    "webhook refused"
+                );
+            }
+            e.into_response()
+        }
+    };
+    metrics::counter!(
+        telemetry::WEBHOOK_REQUESTS_TOTAL,
+        "endpoint" => kind.endpoint(),
+        "status" => status_label(response.status()),
+    )
+    .increment(1);
+    metrics::histogram!(telemetry::WEBHOOK_PROCESSING_DURATION_SECONDS, "stage" => "receipt")
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Static labels for the common statuses (no allocation per request).
+fn status_label(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        404 => "404",
+        405 => "405",
+        413 => "413",
+        415 => "415",
+        503 => "503",
+        _ => "other",
+    }
+}
+
+async fn accept(
+    kind: EventKind,
+    state: &AppState,
+    request_id: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadBody(e.body_text())
+        }
+    })?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let url_key = uri.query().and_then(url_key_param);
+    let verified = state
+        .verifier
+        .verify(kind, authorization, url_key.as_deref(), body)
+        .map_err(ApiError::Unauthorized)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("invalid"));
+    let event = verified
+        .into_event(content_type, request_id)
+        .map_err(ApiError::Payload)?;
+    let source_id = event.source_id().to_owned();
+    match state.inbox.submit(event).await {
+        Ok(InsertOutcome::Accepted { event_id }) => {
+            tracing::info!(kind = kind.as_str(), %source_id, %event_id, "webhook accepted");
+            Ok((
+                StatusCode::OK,
+                json!({"status": "accepted", "event_id": event_id}),
+            ))
+        }
+        Ok(InsertOutcome::Duplicate { event_id }) => {
+            tracing::info!(kind = kind.as_str(), %source_id, %event_id, "duplicate webhook");
+            Ok((
+                StatusCode::OK,
+                json!({"status": "accepted", "event_id": event_id, "duplicate": true}),
+            ))
+        }
+        Ok(InsertOutcome::Replayed) => Err(ApiError::Unauthorized(Rejection {
+            reason: Reason::Replayed,
+            message: "this token was accepted before",
+        })),
+        Err(InboxError::Unavailable(_) | InboxError::Closed) => Err(ApiError::Unavailable),
+    }
+}
+
+/// The `key` query parameter, percent-decoded.
+fn url_key_param(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == "key").then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = hex::decode(&bytes[i + 1..i + 3])
+        {
+            out.push(b[0]);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let (store, store_ok) = match state.store.ping().await {
+        Ok(latency) => (
+            json!({"status": "ok", "backend": state.store.backend(), "latency_ms": latency.as_secs_f64() * 1e3}),
+            true,
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "health: store unreachable");
+            (
+                json!({"status": "down", "backend": state.store.backend(), "last_error": "store unreachable"}),
+                false,
+            )
+        }
+    };
+    let depth = state.store.inbox_depth().await.ok();
+    let body = json!({
+        "status": if store_ok { "ok" } else { "down" },
+        "dependencies": {
+            "store": store,
+            "queue": {"inbox_depth": depth},
+        },
+    });
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn live() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if !state.ready.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "shutting_down"})),
+        )
+            .into_response();
+    }
+    match state.store.ping().await {
+        Ok(_) => axum::Json(json!({"status": "ok"})).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "store_unreachable"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Accepts an incoming correlation id only if it is short printable ASCII, so a client
+/// cannot inject log lines or huge headers through it.
+fn acceptable_id(v: &HeaderValue) -> Option<&str> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then_some(s)
+}
+
+/// Gives each request its correlation id (the client's `X-Request-Id`, Gong's `X-TraceId`,
+/// or a new one), runs it inside a span that carries the id into every log line, and logs
+/// one line when it is answered.
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let id: Arc<str> = headers
+        .get(&REQUEST_ID)
+        .and_then(acceptable_id)
+        .or_else(|| headers.get(&TRACE_ID).and_then(acceptable_id))
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(uuid::Uuid::now_v7().to_string()));
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            latency_ms = start.elapsed().as_secs_f64() * 1e3,
+            "request"
+        )
+    });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_key_is_found_and_decoded() {
+        assert_eq!(url_key_param("a=1&key=abc%2Bdef"), Some("abc+def".into()));
+        assert_eq!(url_key_param("key=a%zz"), Some("a%zz".into()));
+        assert_eq!(url_key_param("keys=1"), None);
+        assert_eq!(url_key_param("key=tail%4"), Some("tail%4".into()));
+    }
+
+    #[test]
+    fn only_short_printable_ids_are_taken() {
+        assert!(acceptable_id(&HeaderValue::from_static("abc-123")).is_some());
+        assert!(acceptable_id(&HeaderValue::from_static("has space")).is_none());
+        let long = "x".repeat(129);
+        assert!(acceptable_id(&HeaderValue::from_str(&long).unwrap()).is_none());
+    }
+}

@@ -1,0 +1,13 @@
+//! gong-relay: Gong webhooks into a warehouse and to AI agents, durably.
+//!
+//! The flow (design §1): `http` receives a webhook, `verify` turns it into a
+//! [`verify::VerifiedEvent`] (the only type the inbox takes), `inbox` commits it to the
+//! operational `store` with group commit, and only then is the webhook acknowledged.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod inbox;
+pub mod store;
+pub mod telemetry;
+pub mod verify;

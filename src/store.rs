@@ -1,0 +1,372 @@
+//! The operational store: inbox (the durable queue), replay cache, and later outbox and DLQ.
+//!
+//! Two backends behind one type: SQLite (WAL, `synchronous=FULL`) for a single instance with
+//! nothing installed, and PostgreSQL for several replicas sharing one queue. An enum rather
+//! than a trait object: there are exactly two, and most statements are the same SQL with a
+//! different placeholder style, which `QueryBuilder` takes care of.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{FromRow, QueryBuilder};
+
+use crate::verify::VerifiedEvent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("store migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("DATABASE_URL: {0}")]
+    BadUrl(String),
+}
+
+/// What became of one event of a committed batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored now, under this id.
+    Accepted { event_id: String },
+    /// The same event (kind, source id, body hash) is stored already, under this id.
+    Duplicate { event_id: String },
+    /// The token was accepted before: nothing stored.
+    Replayed,
+}
+
+/// An inbox row, as the pipeline, the admin API and the tests read it.
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub kind: String,
+    pub source_id: String,
+    pub body_sha256: String,
+    pub payload: Vec<u8>,
+    pub received_at_ms: i64,
+    pub request_id: String,
+    pub auth_method: String,
+    pub key_id: Option<String>,
+    pub is_test: bool,
+    pub status: String,
+    pub attempts: i32,
+}
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The inbox columns written at receipt, in this order.
+const INSERT_EVENT: &str = "INSERT INTO inbox_events (event_id, kind, source_id, body_sha256, \
+     payload, received_at_ms, request_id, auth_method, key_id, is_test, status, attempts, \
+     run_at_ms, updated_at_ms) ";
+const EVENT_COLUMNS: &str = "event_id, kind, source_id, body_sha256, payload, received_at_ms, \
+     request_id, auth_method, key_id, is_test, status, attempts";
+
+/// One body for both backends: `QueryBuilder` writes each one's placeholders.
+macro_rules! insert_batch_body {
+    ($pool:expr, $db:ty, $events:expr, $plan:expr) => {{
+        let events: &[VerifiedEvent] = $events;
+        let plan: &mut Plan = $plan;
+        let mut tx = $pool.begin().await?;
+
+        if !plan.tokens.is_empty() {
+            let mut qb = QueryBuilder::<$db>::new(
+                "INSERT INTO replay_tokens (token_sha256, expires_at_ms) ",
+            );
+            qb.push_values(plan.tokens.iter(), |mut b, &i| {
+                let guard = events[i].replay().expect("planned tokens have a guard");
+                b.push_bind(guard.token_sha256.as_str())
+                    .push_bind(guard.expires_at_ms);
+            });
+            qb.push(" ON CONFLICT (token_sha256) DO NOTHING RETURNING token_sha256");
+            let fresh: HashSet<String> = qb
+                .build_query_scalar::<String>()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+            plan.mark_replays(events, &fresh);
+        }
+
+        let candidates = plan.candidates(events);
+        if !candidates.is_empty() {
+            let mut qb = QueryBuilder::<$db>::new(INSERT_EVENT);
+            qb.push_values(candidates.iter(), |mut b, &i| {
+                let e = &events[i];
+                b.push_bind(e.event_id())
+                    .push_bind(e.kind().as_str())
+                    .push_bind(e.source_id())
+                    .push_bind(e.body_sha256())
+                    .push_bind(e.payload().as_ref())
+                    .push_bind(e.received_at_ms())
+                    .push_bind(e.request_id())
+                    .push_bind(e.auth_method().as_str())
+                    .push_bind(e.key_id())
+                    .push_bind(e.is_test())
+                    .push_bind("pending")
+                    .push_bind(0i32)
+                    .push_bind(e.received_at_ms())
+                    .push_bind(e.received_at_ms());
+            });
+            qb.push(" ON CONFLICT (kind, source_id, body_sha256) DO NOTHING RETURNING event_id");
+            let inserted: HashSet<String> = qb
+                .build_query_scalar::<String>()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+            for &i in &candidates {
+                let e = &events[i];
+                if inserted.contains(e.event_id()) {
+                    plan.outcomes[i] = Some(InsertOutcome::Accepted {
+                        event_id: e.event_id().to_owned(),
+                    });
+                } else {
+                    // Stored before this batch: answer with the stored event's id.
+                    let mut qb =
+                        QueryBuilder::<$db>::new("SELECT event_id FROM inbox_events WHERE kind = ");
+                    qb.push_bind(e.kind().as_str())
+                        .push(" AND source_id = ")
+                        .push_bind(e.source_id())
+                        .push(" AND body_sha256 = ")
+                        .push_bind(e.body_sha256());
+                    let existing: String = qb.build_query_scalar().fetch_one(&mut *tx).await?;
+                    plan.outcomes[i] = Some(InsertOutcome::Duplicate { event_id: existing });
+                }
+            }
+        }
+        tx.commit().await?;
+    }};
+}
+
+/// Works out, before and between the statements, which events of a batch are replays or
+/// duplicates of each other, so each statement touches every key once.
+struct Plan {
+    outcomes: Vec<Option<InsertOutcome>>,
+    /// Indices whose token is inserted (the first event carrying each token).
+    tokens: Vec<usize>,
+    /// Later events that repeat an earlier one of the same batch: (index, first index).
+    repeats: Vec<(usize, usize)>,
+}
+
+impl Plan {
+    fn new(events: &[VerifiedEvent]) -> Plan {
+        let mut outcomes = vec![None; events.len()];
+        let mut seen = HashSet::new();
+        let mut tokens = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if let Some(guard) = e.replay() {
+                if seen.insert(guard.token_sha256.as_str()) {
+                    tokens.push(i);
+                } else {
+                    outcomes[i] = Some(InsertOutcome::Replayed);
+                }
+            }
+        }
+        Plan {
+            outcomes,
+            tokens,
+            repeats: Vec::new(),
+        }
+    }
+
+    fn mark_replays(&mut self, events: &[VerifiedEvent], fresh: &HashSet<String>) {
+        for &i in &self.tokens {
+            let guard = events[i].replay().expect("planned tokens have a guard");
+            if !fresh.contains(&guard.token_sha256) {
+                self.outcomes[i] = Some(InsertOutcome::Replayed);
+            }
+        }
+    }
+
+    /// Events to insert: not replayed, first of their (kind, source id, body hash).
+    fn candidates(&mut self, events: &[VerifiedEvent]) -> Vec<usize> {
+        let mut first: HashMap<(&str, &str, &str), usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if self.outcomes[i].is_some() {
+                continue;
+            }
+            let key = (e.kind().as_str(), e.source_id(), e.body_sha256());
+            match first.get(&key) {
+                Some(&f) => self.repeats.push((i, f)),
+                None => {
+                    first.insert(key, i);
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
+
+    fn finish(mut self) -> Vec<InsertOutcome> {
+        for (i, f) in std::mem::take(&mut self.repeats) {
+            let event_id = match &self.outcomes[f] {
+                Some(
+                    InsertOutcome::Accepted { event_id } | InsertOutcome::Duplicate { event_id },
+                ) => event_id.clone(),
+                _ => unreachable!("a batch's first occurrence is accepted or a duplicate"),
+            };
+            self.outcomes[i] = Some(InsertOutcome::Duplicate { event_id });
+        }
+        self.outcomes
+            .into_iter()
+            .map(|o| o.expect("every event of a batch has an outcome"))
+            .collect()
+    }
+}
+
+impl Store {
+    /// Opens the store named by `DATABASE_URL` (SQLite file created if missing).
+    pub async fn connect(url: &SecretString) -> Result<Store, StoreError> {
+        let url = url.expose_secret();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|_| StoreError::BadUrl("not a valid postgres:// URL".into()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Ok(Store::Postgres(pool))
+        } else {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::BadUrl("not a valid sqlite: URL".into()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit survives power loss, not only a process crash. Group commit
+                // (see inbox) makes the sync cost per batch, not per request.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Ok(Store::Sqlite(pool))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Creates or upgrades the tables.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Store::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Commits a batch of events and their replay guards in one transaction.
+    ///
+    /// Returns one outcome per event, in order. Either every event of the batch is stored
+    /// (or found to be a replay or duplicate) or, on error, none is.
+    pub async fn insert_batch(
+        &self,
+        events: &[VerifiedEvent],
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut plan = Plan::new(events);
+        match self {
+            Store::Sqlite(pool) => insert_batch_body!(pool, sqlx::Sqlite, events, &mut plan),
+            Store::Postgres(pool) => insert_batch_body!(pool, sqlx::Postgres, events, &mut plan),
+        }
+        Ok(plan.finish())
+    }
+
+    /// Round trip to the store; returns its latency.
+    pub async fn ping(&self) -> Result<Duration, StoreError> {
+        let start = Instant::now();
+        match self {
+            Store::Sqlite(p) => {
+                sqlx::query("SELECT 1").execute(p).await?;
+            }
+            Store::Postgres(p) => {
+                sqlx::query("SELECT 1").execute(p).await?;
+            }
+        }
+        Ok(start.elapsed())
+    }
+
+    /// Events waiting for the pipeline (pending or being processed).
+    pub async fn inbox_depth(&self) -> Result<i64, StoreError> {
+        const SQL: &str =
+            "SELECT COUNT(*) FROM inbox_events WHERE status IN ('pending', 'processing', 'failed')";
+        Ok(match self {
+            Store::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await?,
+            Store::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await?,
+        })
+    }
+
+    /// Forgets replay guards of tokens that can no longer pass their `exp` check.
+    pub async fn prune_replay_tokens(&self, now_ms: i64) -> Result<u64, StoreError> {
+        Ok(match self {
+            Store::Sqlite(p) => sqlx::query("DELETE FROM replay_tokens WHERE expires_at_ms < ?")
+                .bind(now_ms)
+                .execute(p)
+                .await?
+                .rows_affected(),
+            Store::Postgres(p) => sqlx::query("DELETE FROM replay_tokens WHERE expires_at_ms < $1")
+                .bind(now_ms)
+                .execute(p)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    pub async fn event(&self, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(p) => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM inbox_events WHERE event_id = ?");
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(event_id)
+                    .fetch_optional(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM inbox_events WHERE event_id = $1");
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(event_id)
+                    .fetch_optional(p)
+                    .await?
+            }
+        })
+    }
+
+    /// Every stored event, oldest first (tests and small inspections).
+    pub async fn events(&self) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM inbox_events ORDER BY event_id");
+        Ok(match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(p)
+                    .await?
+            }
+        })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(p) => p.close().await,
+            Store::Postgres(p) => p.close().await,
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Logs and metrics.
+//!
+//! Logs are JSON lines by default (one object per event, with the request's correlation id
+//! carried by the span), `pretty` for people at a terminal. Metrics use the `metrics` facade
+//! with a Prometheus recorder that the app renders itself on `GET /metrics`, so no second
+//! HTTP listener is needed. The names are the contract of design §9: keep them exactly.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+pub const WEBHOOK_REQUESTS_TOTAL: &str = "webhook_requests_total";
+pub const WEBHOOK_VERIFICATION_FAILURES_TOTAL: &str = "webhook_verification_failures_total";
+pub const WEBHOOK_PROCESSING_DURATION_SECONDS: &str = "webhook_processing_duration_seconds";
+pub const INBOX_DEPTH: &str = "inbox_depth";
+
+/// Installs the global log subscriber. Safe to call more than once (later calls do nothing),
+/// which keeps tests that start several apps in one process simple.
+pub fn init_logging(format: LogFormat, level: &str) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// The process-wide Prometheus recorder. The `metrics` facade has one global recorder, so
+/// every app started in this process (tests start many) shares it.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(WEBHOOK_PROCESSING_DURATION_SECONDS.into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0, 30.0,
+                    ],
+                )
+                .expect("bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed already, in which case ours
+            // would render nothing; the handle is still valid.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        WEBHOOK_REQUESTS_TOTAL,
+        "Webhook requests answered, by endpoint and HTTP status"
+    );
+    metrics::describe_counter!(
+        WEBHOOK_VERIFICATION_FAILURES_TOTAL,
+        "Webhooks refused by verification, by reason code"
+    );
+    metrics::describe_histogram!(
+        WEBHOOK_PROCESSING_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Time spent per processing stage"
+    );
+    metrics::describe_gauge!(INBOX_DEPTH, "Events in the inbox not yet processed");
+}

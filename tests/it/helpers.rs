@@ -1,0 +1,313 @@
+//! Test helpers: the real app on port 0 with its own database, and token signing.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gong_relay::app::{self, RunningApp};
+use gong_relay::config::{Config, RawConfig};
+use gong_relay::store::Store;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub const SECRET_OLD: &str = "old-shared-secret-0123456789";
+pub const SECRET_NEW: &str = "new-shared-secret-9876543210";
+pub const URL_KEY: &str = "url-key-Zx81kq0Pp2m4";
+pub const PUBLIC_URL: &str = "https://relay.example.com";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn data_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+pub fn read_data(name: &str) -> String {
+    std::fs::read_to_string(data_path(name)).unwrap()
+}
+
+/// The Gong webhook fixture.
+pub fn call_body() -> Vec<u8> {
+    std::fs::read(data_path("webhook_call.json")).unwrap()
+}
+
+/// A call webhook body for another call id (same shape as the fixture).
+pub fn call_body_for(id: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&call_body()).unwrap();
+    v["callData"]["metaData"]["id"] = json!(id);
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Administrative PostgreSQL URL (a database the tests may create others from).
+fn pg_admin_url() -> String {
+    std::env::var("GONG_RELAY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn pg_required() -> bool {
+    std::env::var("GONG_RELAY_REQUIRE_PG").is_ok_and(|v| v == "1")
+}
+
+/// One isolated database: a temporary SQLite file, or a fresh PostgreSQL database that is
+/// dropped when this value is dropped.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+static DB_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl TestDb {
+    /// `None` when PostgreSQL is unreachable and not required (the test is then skipped,
+    /// loudly). With `GONG_RELAY_REQUIRE_PG=1` (CI) an unreachable server fails the test.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("relay.db").display());
+                Some(TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                })
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let admin = pg_admin_url();
+                let mut conn = match sqlx::PgConnection::connect(&admin).await {
+                    Ok(c) => c,
+                    Err(e) if !pg_required() => {
+                        eprintln!(
+                            "SKIPPED (PostgreSQL unreachable at {admin}: {e}); set GONG_RELAY_REQUIRE_PG=1 to fail instead"
+                        );
+                        return None;
+                    }
+                    Err(e) => panic!("PostgreSQL unreachable at {admin}: {e}"),
+                };
+                let name = format!(
+                    "gr_test_{}_{}_{}",
+                    std::process::id(),
+                    DB_COUNTER.fetch_add(1, Ordering::Relaxed),
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap()
+                        .subsec_nanos()
+                );
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let _ = conn.close().await;
+                let base = admin.rsplit_once('/').unwrap().0;
+                Some(TestDb {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    pg_name: Some(name),
+                })
+            }
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::connect(&SecretString::from(self.url.clone()))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs outside async context guarantees: use a thread with its own runtime.
+        let admin = pg_admin_url();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// The configuration tests start from: every verification method, a public URL, quiet logs.
+pub fn base_config(db: &TestDb) -> RawConfig {
+    RawConfig {
+        bind_addr: Some("127.0.0.1:0".into()),
+        database_url: Some(db.url.clone()),
+        gong_webhook_secrets: Some(json!([SECRET_OLD, SECRET_NEW]).to_string()),
+        gong_webhook_public_keys: Some(json!([read_data("gong_rule_a.pub.b64")]).to_string()),
+        gong_webhook_url_keys: Some(json!([URL_KEY]).to_string()),
+        gong_webhook_public_url: Some(PUBLIC_URL.into()),
+        log_level: Some(std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into())),
+        ..Default::default()
+    }
+}
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub app: RunningApp,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn(db: &TestDb) -> TestApp {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: &TestDb, tweak: impl FnOnce(&mut RawConfig)) -> TestApp {
+        let mut raw = base_config(db);
+        tweak(&mut raw);
+        let config = Config::from_raw(raw).expect("test configuration is valid");
+        gong_relay::telemetry::init_logging(config.log_format, &config.log_level);
+        let app = app::start(config).await.expect("app starts");
+        TestApp {
+            addr: app.addr(),
+            app,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a JSON body to a webhook route with an optional `Authorization` value.
+    pub async fn post(&self, path: &str, body: &[u8], auth: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub fn store(&self) -> &Store {
+        self.app.store()
+    }
+
+    pub async fn stop(self) {
+        self.app.shutdown().await.unwrap();
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn answer(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({"raw": text}));
+    (status, body)
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    gong_relay::verify::sha256_hex(data)
+}
+
+/// Claims as Gong sends them, for `path` on the public URL, expiring in 5 minutes.
+pub fn gong_claims(path: &str, body: &[u8]) -> Value {
+    json!({
+        "webhook_url": format!("{PUBLIC_URL}{path}"),
+        "body_sha256": sha256_hex(body),
+        "exp": now() + 300,
+    })
+}
+
+/// HS256 claims (Gong's claims plus `iat`).
+pub fn hs_claims(path: &str, body: &[u8]) -> Value {
+    let mut c = gong_claims(path, body);
+    c["iat"] = json!(now());
+    c
+}
+
+pub fn sign_rs256(key_file: &str, claims: &Value) -> String {
+    sign_rs256_with_header(key_file, claims, Header::new(Algorithm::RS256))
+}
+
+pub fn sign_rs256_with_header(key_file: &str, claims: &Value, mut header: Header) -> String {
+    header.typ = None;
+    let key = EncodingKey::from_rsa_pem(read_data(key_file).as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+pub fn sign_hs256(secret: &[u8], claims: &Value) -> String {
+    let key = EncodingKey::from_secret(secret).unwrap();
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).unwrap()
+}
+
+/// A token with `alg: none` and an empty signature.
+pub fn unsigned_token(claims: &Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
+    format!("{header}.{payload}.")
+}
+
+/// A Gong-style RS256 token for the calls route and this body (rule key A). Each call
+/// gives a different token (RS256 is deterministic: same claims, same token), as two
+/// deliveries by Gong would.
+pub fn gong_token(body: &[u8]) -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut claims = gong_claims("/webhook/gong/calls", body);
+    claims["exp"] = json!(now() + 300 + (SEQ.fetch_add(1, Ordering::Relaxed) % 600) as i64);
+    sign_rs256("gong_rule_a.key.pem", &claims)
+}
+
+/// Runs each named test function once per backend: `mod sqlite` and `mod postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::helpers::TestDb::new($crate::helpers::Backend::Sqlite)
+                        .await
+                        .unwrap();
+                    super::$name(db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) =
+                        $crate::helpers::TestDb::new($crate::helpers::Backend::Postgres).await
+                    {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,8 @@
+//! Integration tests: one binary (linked once) that starts the real app on port 0 against
+//! real stores. Tests that take a `TestDb` run on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod durability;
+mod requests;
+mod verification;

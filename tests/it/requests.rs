@@ -1,0 +1,407 @@
+//! Bad input gets a clear 4xx and stores nothing; good input on every route is stored once.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const CALLS: &str = "/webhook/gong/calls";
+
+async fn hs(path: &str, body: &[u8]) -> String {
+    sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(path, body))
+}
+
+async fn oversized_body_is_413(db: TestDb) {
+    let app = TestApp::spawn_with(&db, |c| c.max_body_bytes = Some("4096".into())).await;
+    let body = call_body(); // 6.3 KB
+    let (status, json) = answer(app.post(CALLS, &body, Some(&gong_token(&body))).await).await;
+    assert_eq!(status, 413, "{json}");
+    assert_eq!(json["error"], "payload_too_large");
+    // Without Content-Length (chunked), the limit holds while streaming too.
+    let stream = futures_stream(body.clone());
+    let res = app
+        .client
+        .post(app.url(CALLS))
+        .header("authorization", gong_token(&body))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    assert!(app.store().events().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+fn futures_stream(
+    body: Vec<u8>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(1000).map(|c| Ok(c.to_vec())).collect();
+    tokio_stream::iter(chunks)
+}
+
+async fn non_json_content_type_is_415(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let res = app
+        .client
+        .post(app.url(CALLS))
+        .header("authorization", gong_token(&body))
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, json) = answer(res).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    assert!(app.store().events().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+async fn malformed_and_incomplete_bodies_are_400(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (CALLS, b"{\"callData\": {".to_vec(), "malformed_json"),
+        (CALLS, b"not json at all".to_vec(), "malformed_json"),
+        (CALLS, b"[1, 2, 3]".to_vec(), "invalid_payload"),
+        (CALLS, br#"{"isTest": false}"#.to_vec(), "invalid_payload"),
+        (
+            CALLS,
+            br#"{"callData": "text"}"#.to_vec(),
+            "invalid_payload",
+        ),
+        (
+            CALLS,
+            br#"{"callData": {"metaData": {}}}"#.to_vec(),
+            "invalid_payload",
+        ),
+        (
+            CALLS,
+            br#"{"callData": {"metaData": {"id": ""}}}"#.to_vec(),
+            "invalid_payload",
+        ),
+        (
+            CALLS,
+            br#"{"emailData": {"id": "e1"}}"#.to_vec(),
+            "invalid_payload",
+        ),
+        (
+            "/webhook/gong/emails",
+            br#"{"emailData": {"subject": "no id"}}"#.to_vec(),
+            "invalid_payload",
+        ),
+        (
+            "/webhook/gong/meetings",
+            br#"{"callData": {"metaData": {"id": "1"}}}"#.to_vec(),
+            "invalid_payload",
+        ),
+        (
+            CALLS,
+            br#"{"callData": {"metaData": {"id": "1"}}, "isTest": "yes"}"#.to_vec(),
+            "invalid_payload",
+        ),
+    ];
+    for (path, body, code) in cases {
+        let token = hs(path, &body).await;
+        let (status, json) = answer(app.post(path, &body, Some(&token)).await).await;
+        assert_eq!(
+            status,
+            400,
+            "{path} {:?}: {json}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(json["error"], code, "{:?}", String::from_utf8_lossy(&body));
+    }
+    assert!(app.store().events().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+async fn emails_and_meetings_routes_store_their_events(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let email = json!({
+        "emailData": {"id": "em-1", "subject": "Pricing question", "direction": "Inbound",
+                      "from": {"email": "buyer@globex.com"}, "unknownField": [1, 2]},
+        "isTest": true
+    })
+    .to_string();
+    let meeting = json!({"meetingData": {"id": 4242, "title": "QBR"}}).to_string();
+    for (path, body, kind, id, is_test) in [
+        (
+            "/webhook/gong/emails",
+            email.as_bytes(),
+            "email",
+            "em-1",
+            true,
+        ),
+        (
+            "/webhook/gong/meetings",
+            meeting.as_bytes(),
+            "meeting",
+            "4242",
+            false,
+        ),
+    ] {
+        let token = hs(path, body).await;
+        let (status, json) = answer(app.post(path, body, Some(&token)).await).await;
+        assert_eq!(status, 200, "{json}");
+        let e = app
+            .store()
+            .event(json["event_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (e.kind.as_str(), e.source_id.as_str(), e.is_test),
+            (kind, id, is_test)
+        );
+        assert_eq!(e.payload, body);
+    }
+    app.stop().await;
+}
+
+async fn unknown_route_is_404_and_wrong_method_405(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    for path in ["/webhook/gong/chats", "/", "/webhook/gong/calls/extra"] {
+        let res = app
+            .client
+            .post(app.url(path))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers().contains_key("x-request-id"));
+        let (status, json) = answer(res).await;
+        assert_eq!(
+            (status, json["error"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+    let (status, json) = answer(app.client.get(app.url(CALLS)).send().await.unwrap()).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    app.stop().await;
+}
+
+async fn huge_headers_are_refused_and_the_server_lives_on(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let big = "a".repeat(512 * 1024);
+    let res = app
+        .client
+        .post(app.url(CALLS))
+        .header("x-padding", big)
+        .body(call_body())
+        .send()
+        .await;
+    match res {
+        Ok(r) => assert_eq!(r.status(), 431),
+        // hyper may also close the connection before the client finishes writing.
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
+    let mut req = app.client.post(app.url(CALLS)).body(call_body());
+    for i in 0..200 {
+        req = req.header(format!("x-h-{i}"), "v");
+    }
+    let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(431);
+    assert_eq!(status, 431);
+    let res = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
+
+async fn duplicate_delivery_stores_one_event(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let (status, first) = answer(app.post(CALLS, &body, Some(&gong_token(&body))).await).await;
+    assert_eq!(status, 200);
+    assert!(first.get("duplicate").is_none());
+    // Gong re-fires the same call: a new token, the same body.
+    let (status, second) = answer(app.post(CALLS, &body, Some(&gong_token(&body))).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(second["duplicate"], true);
+    assert_eq!(second["event_id"], first["event_id"]);
+
+    // Twenty concurrent deliveries of another call land in one or several batches.
+    let other = call_body_for("5550001");
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let client = app.client.clone();
+        let url = app.url(CALLS);
+        let body = other.clone();
+        let token = gong_token(&other);
+        tasks.push(tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .header("authorization", token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            answer(res).await
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut fresh = 0;
+    for t in tasks {
+        let (status, json) = t.await.unwrap();
+        assert_eq!(status, 200, "{json}");
+        ids.insert(json["event_id"].as_str().unwrap().to_owned());
+        if json.get("duplicate").is_none() {
+            fresh += 1;
+        }
+    }
+    assert_eq!(ids.len(), 1, "every delivery names the one stored event");
+    assert_eq!(fresh, 1, "exactly one delivery stored it");
+    assert_eq!(app.store().events().await.unwrap().len(), 2);
+    app.stop().await;
+}
+
+async fn request_ids_are_echoed_stored_or_generated(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let res = app
+        .client
+        .post(app.url(CALLS))
+        .header("authorization", gong_token(&body))
+        .header("x-traceid", "gong-trace-77")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "gong-trace-77");
+    let (_, json) = answer(res).await;
+    let e = app
+        .store()
+        .event(json["event_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.request_id, "gong-trace-77");
+
+    let res = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "mine-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "mine-1");
+    let res = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        generated.len() >= 32 && !generated.contains(' '),
+        "{generated}"
+    );
+    app.stop().await;
+}
+
+async fn health_and_metrics_report(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    assert_eq!(
+        app.post(CALLS, &body, Some(&gong_token(&body)))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.post(CALLS, &body, Some("x.y.z")).await.status(), 401);
+
+    let (status, health) = answer(app.client.get(app.url("/health")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["dependencies"]["store"]["status"], "ok");
+    assert_eq!(health["dependencies"]["queue"]["inbox_depth"], 1);
+    for path in ["/health/live", "/health/ready"] {
+        assert_eq!(
+            app.client.get(app.url(path)).send().await.unwrap().status(),
+            200
+        );
+    }
+
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "webhook_requests_total{endpoint=\"calls\",status=\"200\"}",
+        "webhook_requests_total{endpoint=\"calls\",status=\"401\"}",
+        "webhook_verification_failures_total{reason=\"bad_signature\"}",
+        "webhook_processing_duration_seconds_bucket{stage=\"receipt\"",
+        "inbox_depth",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    app.stop().await;
+}
+
+async fn shutdown_never_acknowledges_without_a_commit(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let client = app.client.clone();
+        let url = app.url(CALLS);
+        let body = call_body_for(&format!("90{i}"));
+        let token = gong_token(&body);
+        tasks.push(tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .header("authorization", token)
+                .body(body)
+                .send()
+                .await
+                .ok()?;
+            let (status, json) = answer(res).await;
+            (status == 200).then(|| json["event_id"].as_str().unwrap().to_owned())
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let store = db.store().await;
+    app.stop().await;
+    let mut acknowledged = 0;
+    for t in tasks {
+        if let Some(id) = t.await.unwrap() {
+            acknowledged += 1;
+            assert!(
+                store.event(&id).await.unwrap().is_some(),
+                "{id} acknowledged but not stored"
+            );
+        }
+    }
+    assert!(acknowledged > 0);
+    store.close().await;
+}
+
+crate::on_both_backends!(
+    oversized_body_is_413,
+    non_json_content_type_is_415,
+    malformed_and_incomplete_bodies_are_400,
+    emails_and_meetings_routes_store_their_events,
+    unknown_route_is_404_and_wrong_method_405,
+    huge_headers_are_refused_and_the_server_lives_on,
+    duplicate_delivery_stores_one_event,
+    request_ids_are_echoed_stored_or_generated,
+    health_and_metrics_report,
+    shutdown_never_acknowledges_without_a_commit,
+);

@@ -1,0 +1,297 @@
+//! The verification matrix of design §4: every accepted scheme, and one case per 401 reason.
+
+use jsonwebtoken::{Algorithm, Header};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const CALLS: &str = "/webhook/gong/calls";
+
+/// Posts the fixture with `auth` and expects a 401 with `reason`; nothing may be stored.
+async fn expect_refused(app: &TestApp, body: &[u8], auth: Option<&str>, reason: &str) {
+    let (status, json) = answer(app.post(CALLS, body, auth).await).await;
+    assert_eq!(status, 401, "{json}");
+    assert_eq!(json["error"], reason, "{json}");
+    assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(app.store().events().await.unwrap().is_empty());
+}
+
+async fn rs256_gong_token_is_accepted_raw_and_with_bearer(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let raw = gong_token(&body);
+    let (status, json) = answer(app.post(CALLS, &body, Some(&raw)).await).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["status"], "accepted");
+    let event = app
+        .store()
+        .event(json["event_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(event.auth_method, "rs256");
+    assert!(event.key_id.as_deref().unwrap().starts_with("rs256:"));
+    assert_eq!(event.payload, body, "raw bytes as received");
+    assert_eq!(event.body_sha256, sha256_hex(&body));
+    assert_eq!(event.source_id, "7693221800038890052");
+    assert_eq!(event.kind, "call");
+    assert_eq!(event.status, "pending");
+    assert!(!event.is_test);
+
+    let body2 = call_body_for("1111");
+    let bearer = format!("Bearer {}", gong_token(&body2));
+    let (status, json) = answer(app.post(CALLS, &body2, Some(&bearer)).await).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(app.store().events().await.unwrap().len(), 2);
+    app.stop().await;
+}
+
+async fn hs256_old_and_new_secrets_both_verify(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let mut key_ids = Vec::new();
+    for (i, secret) in [SECRET_OLD, SECRET_NEW].iter().enumerate() {
+        let body = call_body_for(&format!("{i}00"));
+        let token = sign_hs256(secret.as_bytes(), &hs_claims(CALLS, &body));
+        let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
+        assert_eq!(status, 200, "{json}");
+        let event = app
+            .store()
+            .event(json["event_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(event.auth_method, "hs256");
+        key_ids.push(event.key_id.unwrap());
+    }
+    assert_ne!(key_ids[0], key_ids[1], "each secret has its own key id");
+    app.stop().await;
+}
+
+async fn url_key_verifies_and_a_wrong_one_is_unknown(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let res = app
+        .client
+        .post(app.url(&format!("{CALLS}?key={URL_KEY}")))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let (status, json) = answer(res).await;
+    assert_eq!(status, 200, "{json}");
+    let res = app
+        .client
+        .post(app.url(&format!("{CALLS}?key=not-the-key")))
+        .body(call_body_for("2"))
+        .send()
+        .await
+        .unwrap();
+    let (status, json) = answer(res).await;
+    assert_eq!((status, json["error"].as_str()), (401, Some("unknown_key")));
+    app.stop().await;
+}
+
+async fn missing_token(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    expect_refused(&app, &call_body(), None, "missing_token").await;
+    expect_refused(&app, &call_body(), Some("Bearer "), "missing_token").await;
+    app.stop().await;
+}
+
+async fn bad_signature(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    // A Gong token from a rule whose key is not configured (no kid: Gong sends none).
+    let foreign = sign_rs256("gong_rule_b.key.pem", &gong_claims(CALLS, &body));
+    expect_refused(&app, &body, Some(&foreign), "bad_signature").await;
+    // A valid token whose signature was altered.
+    let mut tampered = gong_token(&body);
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    expect_refused(&app, &body, Some(&tampered), "bad_signature").await;
+    // Not a JWT at all.
+    expect_refused(&app, &body, Some("garbage"), "bad_signature").await;
+    // An HS256 token signed with a secret that is not configured.
+    let wrong = sign_hs256(b"some-other-secret-entirely", &hs_claims(CALLS, &body));
+    expect_refused(&app, &body, Some(&wrong), "bad_signature").await;
+    app.stop().await;
+}
+
+async fn unknown_key(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("rs256:deadbeef".into());
+    let token = sign_rs256_with_header("gong_rule_b.key.pem", &gong_claims(CALLS, &body), header);
+    expect_refused(&app, &body, Some(&token), "unknown_key").await;
+    app.stop().await;
+}
+
+async fn alg_none_is_not_allowed(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let token = unsigned_token(&gong_claims(CALLS, &body));
+    expect_refused(&app, &body, Some(&token), "alg_not_allowed").await;
+    app.stop().await;
+}
+
+async fn rs256_token_against_hs256_secrets_only(db: TestDb) {
+    let app = TestApp::spawn_with(&db, |c| {
+        c.gong_webhook_public_keys = None;
+        c.gong_webhook_url_keys = None;
+    })
+    .await;
+    let body = call_body();
+    expect_refused(&app, &body, Some(&gong_token(&body)), "alg_not_allowed").await;
+    app.stop().await;
+}
+
+async fn hs256_token_against_rs256_keys_only(db: TestDb) {
+    let app = TestApp::spawn_with(&db, |c| {
+        c.gong_webhook_secrets = None;
+        c.gong_webhook_url_keys = None;
+    })
+    .await;
+    let body = call_body();
+    // The classic key-confusion forgery: HMAC keyed with the RSA public key's text.
+    let public = read_data("gong_rule_a.pub.b64");
+    let forged = sign_hs256(public.as_bytes(), &hs_claims(CALLS, &body));
+    expect_refused(&app, &body, Some(&forged), "alg_not_allowed").await;
+    app.stop().await;
+}
+
+async fn key_confusion_with_both_kinds_configured(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let public = read_data("gong_rule_a.pub.b64");
+    let forged = sign_hs256(public.as_bytes(), &hs_claims(CALLS, &body));
+    expect_refused(&app, &body, Some(&forged), "bad_signature").await;
+    app.stop().await;
+}
+
+async fn other_algorithms_are_not_allowed(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET_NEW.as_bytes()).unwrap();
+    let hs512 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS512),
+        &hs_claims(CALLS, &body),
+        &key,
+    )
+    .unwrap();
+    expect_refused(&app, &body, Some(&hs512), "alg_not_allowed").await;
+    app.stop().await;
+}
+
+async fn expired(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let mut claims = gong_claims(CALLS, &body);
+    claims["exp"] = json!(now() - 120);
+    let token = sign_rs256("gong_rule_a.key.pem", &claims);
+    expect_refused(&app, &body, Some(&token), "expired").await;
+    // Within the 60 s skew it still passes.
+    claims["exp"] = json!(now() - 30);
+    let token = sign_rs256("gong_rule_a.key.pem", &claims);
+    assert_eq!(app.post(CALLS, &body, Some(&token)).await.status(), 200);
+    app.stop().await;
+}
+
+async fn far_future_and_future_iat_are_not_yet_valid(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let mut claims = gong_claims(CALLS, &body);
+    claims["exp"] = json!(now() + 3 * 3600);
+    let token = sign_rs256("gong_rule_a.key.pem", &claims);
+    expect_refused(&app, &body, Some(&token), "not_yet_valid").await;
+
+    let mut claims = hs_claims(CALLS, &body);
+    claims["iat"] = json!(now() + 600);
+    let token = sign_hs256(SECRET_NEW.as_bytes(), &claims);
+    expect_refused(&app, &body, Some(&token), "not_yet_valid").await;
+    app.stop().await;
+}
+
+async fn body_changed_by_one_byte(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let token = gong_token(&body);
+    let mut changed = body.clone();
+    let i = changed.iter().position(|b| *b == b'7').unwrap();
+    changed[i] = b'8';
+    expect_refused(&app, &changed, Some(&token), "body_hash_mismatch").await;
+    app.stop().await;
+}
+
+async fn wrong_webhook_url(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let mut claims = gong_claims(CALLS, &body);
+    claims["webhook_url"] = json!("https://attacker.example.net/webhook/gong/calls");
+    let token = sign_rs256("gong_rule_a.key.pem", &claims);
+    expect_refused(&app, &body, Some(&token), "url_mismatch").await;
+    // A token minted for another route of ours does not fit this one either.
+    let token = sign_rs256(
+        "gong_rule_a.key.pem",
+        &gong_claims("/webhook/gong/emails", &body),
+    );
+    expect_refused(&app, &body, Some(&token), "url_mismatch").await;
+    app.stop().await;
+}
+
+async fn replay_is_refused_also_after_restart(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let token = gong_token(&body);
+    assert_eq!(app.post(CALLS, &body, Some(&token)).await.status(), 200);
+    let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
+    assert_eq!((status, json["error"].as_str()), (401, Some("replayed")));
+    app.stop().await;
+
+    let app = TestApp::spawn(&db).await;
+    let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
+    assert_eq!((status, json["error"].as_str()), (401, Some("replayed")));
+    assert_eq!(app.store().events().await.unwrap().len(), 1);
+    app.stop().await;
+}
+
+async fn unsigned_only_when_allowed(db: TestDb) {
+    let app = TestApp::spawn_with(&db, |c| {
+        c.gong_webhook_secrets = None;
+        c.gong_webhook_public_keys = None;
+        c.gong_webhook_url_keys = None;
+        c.gong_webhook_allow_unsigned = Some("true".into());
+    })
+    .await;
+    let (status, json) = answer(app.post(CALLS, &call_body(), None).await).await;
+    assert_eq!(status, 200, "{json}");
+    let event = app
+        .store()
+        .event(json["event_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.auth_method, "unsigned");
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    rs256_gong_token_is_accepted_raw_and_with_bearer,
+    hs256_old_and_new_secrets_both_verify,
+    url_key_verifies_and_a_wrong_one_is_unknown,
+    missing_token,
+    bad_signature,
+    unknown_key,
+    alg_none_is_not_allowed,
+    rs256_token_against_hs256_secrets_only,
+    hs256_token_against_rs256_keys_only,
+    key_confusion_with_both_kinds_configured,
+    other_algorithms_are_not_allowed,
+    expired,
+    far_future_and_future_iat_are_not_yet_valid,
+    body_changed_by_one_byte,
+    wrong_webhook_url,
+    replay_is_refused_also_after_restart,
+    unsigned_only_when_allowed,
+);
