@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sends one signed test webhook by hand, with nothing but openssl and curl: the body of a
+# Gong call webhook and an HS256 token carrying Gong's claims (webhook_url, body_sha256,
+# exp) plus iat, signed with the shared secret the service was started with.
+#
+#   scripts/send-webhook.sh [body.json]
+#   SECRET=... URL=http://127.0.0.1:8080/webhook/gong/calls scripts/send-webhook.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secret="${SECRET:-local-trial-secret-0123456789}"
+url="${URL:-http://127.0.0.1:8080/webhook/gong/calls}"
+body="${1:-tests/data/webhook_call.json}"
+
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+now=$(date +%s)
+hash=$(openssl dgst -sha256 -r "$body" | cut -d' ' -f1)
+header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+claims=$(printf '{"webhook_url":"%s","body_sha256":"%s","iat":%d,"exp":%d}' \
+  "$url" "$hash" "$now" $((now + 300)) | b64url)
+sig=$(printf '%s.%s' "$header" "$claims" | openssl dgst -sha256 -hmac "$secret" -binary | b64url)
+
+curl -sS -i -X POST "$url" \
+  -H 'Content-Type: application/json' \
+  -H "Authorization: $header.$claims.$sig" \
+  --data-binary @"$body"
+echo

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests and integration tests, the store tests on SQLite
+# and on PostgreSQL. PostgreSQL is started if it is installed but down; where it cannot be
+# had, the PostgreSQL cases are skipped and this script says so loudly (CI allows no skip:
+# it sets GONG_RELAY_REQUIRE_PG=1, and then a missing PostgreSQL fails the run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL="${GONG_RELAY_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export GONG_RELAY_TEST_PG_URL="$PG_URL"
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+start_pg() {
+  pg_up && return 0
+  command -v pg_isready >/dev/null 2>&1 || return 1
+  if [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "== starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do pg_up && return 0; sleep 1; done
+  fi
+  return 1
+}
+
+skipped=""
+if start_pg; then
+  export GONG_RELAY_REQUIRE_PG=1
+  # Databases left behind by interrupted earlier runs.
+  psql "$PG_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'gr\_test\_%'" 2>/dev/null |
+    while read -r db; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true; done
+else
+  if [ "${GONG_RELAY_REQUIRE_PG:-0}" = "1" ]; then
+    echo "error: PostgreSQL is required (GONG_RELAY_REQUIRE_PG=1) but does not answer on 127.0.0.1:5432" >&2
+    exit 1
+  fi
+  skipped="PostgreSQL (127.0.0.1:5432 does not answer; install it or set GONG_RELAY_TEST_PG_URL)"
+  echo "################################################################"
+  echo "## WARNING: SKIPPING the PostgreSQL test cases: $skipped"
+  echo "################################################################"
+fi
+
+cargo test --locked --all-targets "$@"
+
+if [ -n "$skipped" ]; then
+  echo "################################################################"
+  echo "## WARNING: the PostgreSQL test cases were SKIPPED: $skipped"
+  echo "################################################################"
+fi
