@@ -583,23 +583,22 @@ impl Config {
     /// Checks that `serve` may start: a receiver that accepts unsigned webhooks by accident
     /// is a hole, so without a verification method it fails closed.
     pub fn check_serve(&self) -> Result<(), ConfigError> {
-        if self.webhook.has_method() {
-            return Ok(());
+        // Checked first and on its own: with keys configured too, "allow unsigned" would
+        // still let requests without any credential in.
+        if self.webhook.allow_unsigned && !self.bind_addr.ip().is_loopback() {
+            return Err(ConfigError(vec![format!(
+                "GONG_WEBHOOK_ALLOW_UNSIGNED: refused because BIND_ADDR {} is not a loopback address; \
+                 unsigned webhooks are only for local trials on 127.0.0.1",
+                self.bind_addr
+            )]));
         }
-        if !self.webhook.allow_unsigned {
+        if !self.webhook.has_method() && !self.webhook.allow_unsigned {
             return Err(ConfigError(vec![
                 "no webhook verification configured: set GONG_WEBHOOK_PUBLIC_KEYS (the Gong rule's public key), \
                  GONG_WEBHOOK_SECRETS or GONG_WEBHOOK_URL_KEYS; for a local trial only, \
                  GONG_WEBHOOK_ALLOW_UNSIGNED=true with a loopback BIND_ADDR"
                     .into(),
             ]));
-        }
-        if !self.bind_addr.ip().is_loopback() {
-            return Err(ConfigError(vec![format!(
-                "GONG_WEBHOOK_ALLOW_UNSIGNED: refused because BIND_ADDR {} is not a loopback address; \
-                 unsigned webhooks are only for local trials on 127.0.0.1",
-                self.bind_addr
-            )]));
         }
         Ok(())
     }
@@ -869,6 +868,15 @@ mod tests {
         })
         .unwrap();
         assert!(c.check_serve().is_ok());
+
+        // Keys configured as well do not make "unsigned" acceptable on a public address.
+        let c = Config::from_raw(RawConfig {
+            gong_webhook_allow_unsigned: Some("true".into()),
+            gong_webhook_secrets: Some("[\"a-long-enough-secret-value\"]".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(c.check_serve().unwrap_err().0[0].contains("loopback"));
     }
 
     #[test]

@@ -84,11 +84,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             store.close().await;
         }
         Command::CheckConfig => {
-            println!("configuration: ok");
-            if let Err(e) = gong_relay::verify::Verifier::new(&config.webhook) {
-                anyhow::bail!("webhook keys:\n{e}");
-            }
-            println!("webhook keys: ok");
+            println!("configuration: ok (webhook keys included)");
             match config.check_serve() {
                 Ok(()) => println!("serve: may start"),
                 Err(e) => println!("serve: would refuse to start: {e}"),
