@@ -15,8 +15,11 @@ b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 now=$(date +%s)
 hash=$(openssl dgst -sha256 -r "$body" | cut -d' ' -f1)
 header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-claims=$(printf '{"webhook_url":"%s","body_sha256":"%s","iat":%d,"exp":%d}' \
-  "$url" "$hash" "$now" $((now + 300)) | b64url)
+# jti makes each token unique: HS256 is deterministic, and two sends within one second
+# would otherwise carry the same token, the second refused as a replay.
+jti=$(openssl rand -hex 16)
+claims=$(printf '{"webhook_url":"%s","body_sha256":"%s","iat":%d,"exp":%d,"jti":"%s"}' \
+  "$url" "$hash" "$now" $((now + 300)) "$jti" | b64url)
 sig=$(printf '%s.%s' "$header" "$claims" | openssl dgst -sha256 -hmac "$secret" -binary | b64url)
 
 curl -sS -i -X POST "$url" \

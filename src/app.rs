@@ -196,7 +196,11 @@ fn report_startup(config: &Config, verifier: &Verifier, store: &Store, addr: Soc
     if !w.url_keys.is_empty() {
         methods.push(format!("url key ({})", w.url_keys.len()));
     }
-    if w.allow_unsigned {
+    if w.allow_unsigned && w.has_method() {
+        tracing::warn!(
+            "GONG_WEBHOOK_ALLOW_UNSIGNED is ignored: a verification method is configured"
+        );
+    } else if w.allow_unsigned {
         methods.push("UNSIGNED ACCEPTED (local trial only)".into());
     }
     tracing::info!(

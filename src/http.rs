@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,12 +18,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::Instrument;
 
 use crate::inbox::{Inbox, InboxError};
 use crate::store::{InsertOutcome, Store};
 use crate::telemetry;
 use crate::verify::{EventKind, PayloadError, Reason, Rejection, Verifier};
+
+/// Longest time a client may take to send its body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const TRACE_ID: HeaderName = HeaderName::from_static("x-traceid");
@@ -53,6 +57,8 @@ pub enum ApiError {
     TooLarge,
     /// 400: the body could not be read (client aborted, bad framing).
     BadBody(String),
+    /// 408: the body did not arrive within the read timeout.
+    BodyTimeout,
     /// 503: the inbox cannot commit; the sender must retry, since nothing was stored.
     Unavailable,
     /// 404: no such route.
@@ -86,6 +92,11 @@ impl ApiError {
                 "the body is larger than MAX_BODY_BYTES".into(),
             ),
             ApiError::BadBody(m) => (StatusCode::BAD_REQUEST, "bad_body", m.clone()),
+            ApiError::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the body did not arrive in time".into(),
+            ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
@@ -115,22 +126,26 @@ impl IntoResponse for ApiError {
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     let mut webhooks = Router::new();
     for kind in EventKind::ALL {
-        webhooks = webhooks.route(
-            kind.route(),
-            post(
-                move |state: State<Arc<AppState>>,
-                      rid: axum::Extension<RequestId>,
-                      uri: Uri,
-                      headers: HeaderMap,
-                      body: Result<Bytes, BytesRejection>| {
-                    webhook(kind, state, rid, uri, headers, body)
-                },
-            )
-            .fallback(|| async { ApiError::MethodNotAllowed }),
-        );
+        let handler = post(
+            move |state: State<Arc<AppState>>,
+                  rid: axum::Extension<RequestId>,
+                  uri: Uri,
+                  headers: HeaderMap,
+                  body: Result<Bytes, BytesRejection>| {
+                webhook(kind, state, rid, uri, headers, body)
+            },
+        )
+        .fallback(|| async { ApiError::MethodNotAllowed });
+        // A rule URL typed with a trailing slash reaches the same endpoint (the
+        // webhook_url check ignores it too).
+        webhooks = webhooks
+            .route(kind.route(), handler.clone())
+            .route(&format!("{}/", kind.route()), handler);
     }
     webhooks
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        // A client that trickles its body cannot hold a connection and its buffer forever.
+        .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
         .route("/health", get(health))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
@@ -184,6 +199,7 @@ fn status_label(status: StatusCode) -> &'static str {
         401 => "401",
         404 => "404",
         405 => "405",
+        408 => "408",
         413 => "413",
         415 => "415",
         503 => "503",
@@ -202,6 +218,8 @@ async fn accept(
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge
+        } else if e.status() == StatusCode::REQUEST_TIMEOUT {
+            ApiError::BodyTimeout
         } else {
             ApiError::BadBody(e.body_text())
         }

@@ -7,7 +7,7 @@
 //! Under load the batches grow by themselves; a lone request waits for no timer.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -19,8 +19,16 @@ use crate::verify::VerifiedEvent;
 /// Most events in one transaction (bounded so bind parameters stay far below both
 /// backends' limits: 14 per event).
 const MAX_BATCH: usize = 512;
+/// Most payload bytes in one transaction: a batch of large bodies must stay far below
+/// PostgreSQL's 1 GB message limit and not hold hundreds of MB at once. A single event is
+/// always let through, whatever its size (MAX_BODY_BYTES bounds it).
+const MAX_BATCH_BYTES: usize = 32 << 20;
 /// Requests that may wait for a commit before new ones wait to be queued (backpressure).
 const QUEUE_CAPACITY: usize = 16_384;
+/// A commit that takes longer is abandoned (rolled back) and answered 503: a store that
+/// hangs must not hold the sender's connection open until it gives up on its own. If the
+/// commit did land after all, the sender's retry is answered as a duplicate, never lost.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
@@ -77,10 +85,14 @@ async fn run_committer(store: Store, mut rx: mpsc::Receiver<Submission>, concurr
             .await
             .expect("semaphore is never closed");
         let Some(first) = rx.recv().await else { break };
+        let mut bytes = first.event.payload().len();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
-                Ok(s) => batch.push(s),
+                Ok(s) => {
+                    bytes += s.event.payload().len();
+                    batch.push(s);
+                }
                 Err(_) => break,
             }
         }
@@ -97,7 +109,11 @@ async fn run_committer(store: Store, mut rx: mpsc::Receiver<Submission>, concurr
 async fn commit(store: &Store, batch: Vec<Submission>) {
     let start = Instant::now();
     let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|s| (s.event, s.reply)).unzip();
-    match store.insert_batch(&events).await {
+    let result = match tokio::time::timeout(COMMIT_TIMEOUT, store.insert_batch(&events)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("commit took longer than {COMMIT_TIMEOUT:?}")),
+    };
+    match result {
         Ok(outcomes) => {
             let accepted = outcomes
                 .iter()
@@ -114,9 +130,15 @@ async fn commit(store: &Store, batch: Vec<Submission>) {
                 let _ = reply.send(Ok(outcome));
             }
         }
-        Err(e) => {
-            tracing::error!(batch = events.len(), error = %e, "inbox commit failed");
-            let message = e.to_string();
+        Err(message) => {
+            // Outside any request's span: name the requests so each can be traced.
+            let request_ids: Vec<&str> = events.iter().map(|e| e.request_id()).collect();
+            tracing::error!(
+                batch = events.len(),
+                error = %message,
+                ?request_ids,
+                "inbox commit failed; answering 503"
+            );
             for reply in replies {
                 let _ = reply.send(Err(InboxError::Unavailable(message.clone())));
             }

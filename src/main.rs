@@ -47,7 +47,11 @@ fn main() -> ExitCode {
             for line in &e.0 {
                 eprintln!("  {line}");
             }
-            return ExitCode::from(2);
+            // check-config answers 0 or 1 (design §2); elsewhere 2 marks a usage problem.
+            return match cli.command {
+                Command::CheckConfig => ExitCode::FAILURE,
+                _ => ExitCode::from(2),
+            };
         }
     };
     telemetry::init_logging(config.log_format, &config.log_level);
@@ -85,10 +89,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             println!("configuration: ok (webhook keys included)");
-            match config.check_serve() {
-                Ok(()) => println!("serve: may start"),
-                Err(e) => println!("serve: would refuse to start: {e}"),
-            }
+            config.check_serve()?;
+            println!("serve: may start");
             let store = app::open_store(&config).await?;
             let latency = store.ping().await?;
             println!(

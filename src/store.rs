@@ -76,6 +76,12 @@ macro_rules! insert_batch_body {
         let plan: &mut Plan = $plan;
         let mut tx = $pool.begin().await?;
 
+        // Rows go in key order: two concurrent PostgreSQL batches that share keys then
+        // lock them in the same order and wait for each other instead of deadlocking.
+        plan.tokens.sort_by(|&a, &b| {
+            let hash = |i: usize| events[i].replay().map(|g| g.token_sha256.as_str());
+            hash(a).cmp(&hash(b))
+        });
         if !plan.tokens.is_empty() {
             let mut qb = QueryBuilder::<$db>::new(
                 "INSERT INTO replay_tokens (token_sha256, expires_at_ms) ",
@@ -95,7 +101,11 @@ macro_rules! insert_batch_body {
             plan.mark_replays(events, &fresh);
         }
 
-        let candidates = plan.candidates(events);
+        let mut candidates = plan.candidates(events);
+        candidates.sort_by_key(|&i| {
+            let e = &events[i];
+            (e.kind().as_str(), e.source_id(), e.body_sha256())
+        });
         if !candidates.is_empty() {
             let mut qb = QueryBuilder::<$db>::new(INSERT_EVENT);
             qb.push_values(candidates.iter(), |mut b, &i| {

@@ -240,6 +240,7 @@ struct NamedKey {
 pub struct Verifier {
     rs256: Vec<NamedKey>,
     hs256: Vec<NamedKey>,
+    /// (key id, SHA-256 of the key)
     url_keys: Vec<(String, Vec<u8>)>,
     public_url: Option<String>,
     allow_unsigned: bool,
@@ -384,12 +385,17 @@ impl Verifier {
                 )),
             }
         }
+        // Kept as digests: comparing fixed-length digests reveals nothing about the keys'
+        // lengths, which comparing the keys themselves would.
         let url_keys = cfg
             .url_keys
             .iter()
             .map(|k| {
-                let bytes = k.expose_secret().as_bytes().to_vec();
-                (key_id("url", &bytes), bytes)
+                let bytes = k.expose_secret().as_bytes();
+                (
+                    key_id("url", bytes),
+                    digest(&SHA256, bytes).as_ref().to_vec(),
+                )
             })
             .collect();
         if !problems.is_empty() {
@@ -400,7 +406,9 @@ impl Verifier {
             hs256,
             url_keys,
             public_url: cfg.public_url.clone(),
-            allow_unsigned: cfg.allow_unsigned,
+            // "Unsigned" is for trials with nothing configured; once any method is set, a
+            // request without a credential is refused like any other.
+            allow_unsigned: cfg.allow_unsigned && !cfg.has_method(),
             max_token_age_secs: cfg.max_token_age.as_secs() as i64,
             rs256_validation: validation(Algorithm::RS256),
             hs256_validation: validation(Algorithm::HS256),
@@ -455,9 +463,10 @@ impl Verifier {
     fn verify_url_key(&self, candidate: &str) -> Result<Proof, Rejection> {
         // Compare against every key without stopping early, so the time taken says nothing
         // about which key (if any) came close.
+        let candidate = digest(&SHA256, candidate.as_bytes());
         let mut found: Option<&str> = None;
         for (id, key) in &self.url_keys {
-            if bool::from(key.as_slice().ct_eq(candidate.as_bytes())) {
+            if bool::from(key.as_slice().ct_eq(candidate.as_ref())) {
                 found = Some(id);
             }
         }
@@ -534,30 +543,33 @@ impl Verifier {
             });
         };
 
+        // Claims are floats in JSON; `as` saturates, and the sums below saturate too, so an
+        // absurd value is refused with a reason instead of overflowing.
         let now = now_secs();
+        let max_age = self.max_token_age_secs;
         let exp = claims
             .exp
             .ok_or_else(|| reject(Reason::BadSignature, "token has no exp claim"))?
             as i64;
-        if exp + SKEW_SECS < now {
+        if exp.saturating_add(SKEW_SECS) < now {
             return Err(reject(Reason::Expired, "token has expired"));
         }
-        if exp > now + self.max_token_age_secs + SKEW_SECS {
+        if exp > now.saturating_add(max_age).saturating_add(SKEW_SECS) {
             return Err(reject(
                 Reason::NotYetValid,
                 "token expires further ahead than GONG_WEBHOOK_MAX_TOKEN_AGE allows",
             ));
         }
         if let Some(nbf) = claims.nbf
-            && nbf as i64 > now + SKEW_SECS
+            && nbf as i64 > now.saturating_add(SKEW_SECS)
         {
             return Err(reject(Reason::NotYetValid, "token is not valid yet (nbf)"));
         }
-        match claims.iat {
-            Some(iat) if iat as i64 > now + SKEW_SECS => {
+        match claims.iat.map(|iat| iat as i64) {
+            Some(iat) if iat > now.saturating_add(SKEW_SECS) => {
                 return Err(reject(Reason::NotYetValid, "token is issued in the future"));
             }
-            Some(iat) if (iat as i64) + self.max_token_age_secs + SKEW_SECS < now => {
+            Some(iat) if iat.saturating_add(max_age).saturating_add(SKEW_SECS) < now => {
                 return Err(reject(
                     Reason::Expired,
                     "token was issued longer ago than GONG_WEBHOOK_MAX_TOKEN_AGE",
@@ -599,7 +611,7 @@ impl Verifier {
             replay: Some(ReplayGuard {
                 token_sha256: sha256_hex(token.as_bytes()),
                 // Remembered past `exp` by the skew: until then the token could still pass.
-                expires_at_ms: (exp + SKEW_SECS + 1) * 1000,
+                expires_at_ms: exp.saturating_add(SKEW_SECS + 1).saturating_mul(1000),
             }),
         })
     }

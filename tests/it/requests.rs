@@ -207,8 +207,10 @@ async fn huge_headers_are_refused_and_the_server_lives_on(db: TestDb) {
     for i in 0..200 {
         req = req.header(format!("x-h-{i}"), "v");
     }
-    let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(431);
-    assert_eq!(status, 431);
+    match req.send().await {
+        Ok(r) => assert_eq!(r.status(), 431),
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
     let res = app
         .client
         .get(app.url("/health/live"))
@@ -376,12 +378,14 @@ async fn shutdown_never_acknowledges_without_a_commit(db: TestDb) {
             (status == 200).then(|| json["event_id"].as_str().unwrap().to_owned())
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Stop while requests are in flight: once the first one is answered.
+    let mut tasks = futures_unordered(tasks);
+    let first = tasks.next_answer().await.expect("a first answer");
     let store = db.store().await;
     app.stop().await;
     let mut acknowledged = 0;
-    for t in tasks {
-        if let Some(id) = t.await.unwrap() {
+    for id in std::iter::once(first).chain(tasks.rest().await) {
+        if let Some(id) = id {
             acknowledged += 1;
             assert!(
                 store.event(&id).await.unwrap().is_some(),
@@ -393,7 +397,104 @@ async fn shutdown_never_acknowledges_without_a_commit(db: TestDb) {
     store.close().await;
 }
 
+/// Answers of spawned requests in the order they finish.
+struct Answers(tokio::sync::mpsc::UnboundedReceiver<Option<String>>);
+
+fn futures_unordered(tasks: Vec<tokio::task::JoinHandle<Option<String>>>) -> Answers {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for t in tasks {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(t.await.unwrap());
+        });
+    }
+    Answers(rx)
+}
+
+impl Answers {
+    async fn next_answer(&mut self) -> Option<Option<String>> {
+        self.0.recv().await
+    }
+    async fn rest(mut self) -> Vec<Option<String>> {
+        let mut out = Vec::new();
+        while let Some(a) = self.0.recv().await {
+            out.push(a);
+        }
+        out
+    }
+}
+
+async fn store_that_cannot_commit_answers_503_and_keeps_the_token(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let token = gong_token(&body);
+    // Another session holds the write lock longer than the inbox waits for a commit.
+    let blocker = hold_write_lock(&db).await;
+    let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (503, Some("store_unavailable")),
+        "{json}"
+    );
+    release(blocker).await;
+    assert!(app.store().events().await.unwrap().is_empty());
+    // Nothing was stored, so the token was not used up: the sender's retry succeeds.
+    let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
+    assert_eq!(status, 200, "{json}");
+    app.stop().await;
+}
+
+enum Blocker {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+async fn hold_write_lock(db: &TestDb) -> Blocker {
+    use sqlx::Connection;
+    if db.url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        Blocker::Sqlite(c)
+    } else {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+        sqlx::query("LOCK TABLE replay_tokens, inbox_events IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        Blocker::Postgres(c)
+    }
+}
+
+async fn release(b: Blocker) {
+    match b {
+        Blocker::Sqlite(mut c) => {
+            sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
+        }
+        Blocker::Postgres(mut c) => {
+            sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+async fn trailing_slash_reaches_the_route(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let (status, json) = answer(
+        app.post("/webhook/gong/calls/", &body, Some(&gong_token(&body)))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    store_that_cannot_commit_answers_503_and_keeps_the_token,
+    trailing_slash_reaches_the_route,
     oversized_body_is_413,
     non_json_content_type_is_415,
     malformed_and_incomplete_bodies_are_400,

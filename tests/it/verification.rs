@@ -105,10 +105,12 @@ async fn bad_signature(db: TestDb) {
     // A Gong token from a rule whose key is not configured (no kid: Gong sends none).
     let foreign = sign_rs256("gong_rule_b.key.pem", &gong_claims(CALLS, &body));
     expect_refused(&app, &body, Some(&foreign), "bad_signature").await;
-    // A valid token whose signature was altered.
-    let mut tampered = gong_token(&body);
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    // A valid token whose signature was altered (a middle character: the last one also
+    // carries padding bits that base64 decoding may refuse before any verification).
+    let token = gong_token(&body);
+    let at = token.rfind('.').unwrap() + 40;
+    let flipped = if &token[at..=at] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &token[..at], &token[at + 1..]);
     expect_refused(&app, &body, Some(&tampered), "bad_signature").await;
     // Not a JWT at all.
     expect_refused(&app, &body, Some("garbage"), "bad_signature").await;
@@ -256,6 +258,103 @@ async fn replay_is_refused_also_after_restart(db: TestDb) {
     app.stop().await;
 }
 
+async fn hs256_iat_is_required_and_bounded(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let mut claims = hs_claims(CALLS, &body);
+    claims.as_object_mut().unwrap().remove("iat");
+    let token = sign_hs256(SECRET_NEW.as_bytes(), &claims);
+    expect_refused(&app, &body, Some(&token), "bad_signature").await;
+    let mut claims = hs_claims(CALLS, &body);
+    claims["iat"] = json!(now() - 2 * 3600);
+    let token = sign_hs256(SECRET_NEW.as_bytes(), &claims);
+    expect_refused(&app, &body, Some(&token), "expired").await;
+    // Absurd times are refused with a reason, not an overflow.
+    let mut claims = hs_claims(CALLS, &body);
+    claims["exp"] = json!(1e300);
+    let token = sign_hs256(SECRET_NEW.as_bytes(), &claims);
+    expect_refused(&app, &body, Some(&token), "not_yet_valid").await;
+    app.stop().await;
+}
+
+async fn several_rule_keys_in_base64_and_pem(db: TestDb) {
+    let pem = {
+        let b64 = read_data("gong_rule_b.pub.b64");
+        let lines: Vec<String> = b64
+            .trim()
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            lines.join("\n")
+        )
+    };
+    let app = TestApp::spawn_with(&db, |c| {
+        c.gong_webhook_public_keys =
+            Some(json!([read_data("gong_rule_a.pub.b64"), pem]).to_string());
+    })
+    .await;
+    let mut key_ids = std::collections::HashSet::new();
+    for (i, key) in ["gong_rule_a.key.pem", "gong_rule_b.key.pem"]
+        .iter()
+        .enumerate()
+    {
+        let body = call_body_for(&format!("31{i}"));
+        let token = sign_rs256(key, &gong_claims(CALLS, &body));
+        let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
+        assert_eq!(status, 200, "{key}: {json}");
+        let e = app
+            .store()
+            .event(json["event_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        key_ids.insert(e.key_id.unwrap());
+    }
+    assert_eq!(key_ids.len(), 2, "each rule's key has its own id");
+    app.stop().await;
+}
+
+async fn one_token_sent_concurrently_is_accepted_once(db: TestDb) {
+    let app = TestApp::spawn(&db).await;
+    let body = call_body();
+    let token = gong_token(&body);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (client, url, body, token) = (
+            app.client.clone(),
+            app.url(CALLS),
+            body.clone(),
+            token.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            answer(
+                client
+                    .post(url)
+                    .header("authorization", token)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (200, _) => accepted += 1,
+            (401, json) => assert_eq!(json["error"], "replayed"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(accepted, 1);
+    assert_eq!(app.store().events().await.unwrap().len(), 1);
+    app.stop().await;
+}
+
 async fn unsigned_only_when_allowed(db: TestDb) {
     let app = TestApp::spawn_with(&db, |c| {
         c.gong_webhook_secrets = None;
@@ -273,6 +372,18 @@ async fn unsigned_only_when_allowed(db: TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(event.auth_method, "unsigned");
+    app.stop().await;
+
+    // Once a method is configured, the flag no longer lets credential-less requests in.
+    let app = TestApp::spawn_with(&db, |c| {
+        c.gong_webhook_allow_unsigned = Some("true".into());
+    })
+    .await;
+    let (status, json) = answer(app.post(CALLS, &call_body_for("8"), None).await).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (401, Some("missing_token"))
+    );
     app.stop().await;
 }
 
@@ -293,5 +404,8 @@ crate::on_both_backends!(
     body_changed_by_one_byte,
     wrong_webhook_url,
     replay_is_refused_also_after_restart,
+    hs256_iat_is_required_and_bounded,
+    several_rule_keys_in_base64_and_pem,
+    one_token_sent_concurrently_is_accepted_once,
     unsigned_only_when_allowed,
 );
