@@ -384,14 +384,12 @@ async fn shutdown_never_acknowledges_without_a_commit(db: TestDb) {
     let store = db.store().await;
     app.stop().await;
     let mut acknowledged = 0;
-    for id in std::iter::once(first).chain(tasks.rest().await) {
-        if let Some(id) = id {
-            acknowledged += 1;
-            assert!(
-                store.event(&id).await.unwrap().is_some(),
-                "{id} acknowledged but not stored"
-            );
-        }
+    for id in std::iter::once(first).chain(tasks.rest().await).flatten() {
+        acknowledged += 1;
+        assert!(
+            store.event(&id).await.unwrap().is_some(),
+            "{id} acknowledged but not stored"
+        );
     }
     assert!(acknowledged > 0);
     store.close().await;
