@@ -255,6 +255,9 @@ impl Store {
                 // (see inbox) makes the sync cost per batch, not per request.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5))
+                // Statement journals (multi-row INSERT ... ON CONFLICT) in memory, not in
+                // temporary files: they only matter for the statement's own rollback.
+                .pragma("temp_store", "memory")
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
