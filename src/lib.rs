@@ -5,9 +5,12 @@
 //! operational `store` with group commit, and only then is the webhook acknowledged.
 
 pub mod app;
+pub mod breaker;
 pub mod config;
+pub mod gong;
 pub mod http;
 pub mod inbox;
+pub mod simulator;
 pub mod store;
 pub mod telemetry;
 pub mod verify;

@@ -4,5 +4,7 @@
 mod helpers;
 
 mod durability;
+mod gong_client;
 mod requests;
+mod simulator;
 mod verification;

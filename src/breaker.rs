@@ -1,0 +1,190 @@
+//! A circuit breaker per dependency (Gong API, warehouse, Redis).
+//!
+//! After `threshold` consecutive failures the breaker opens: calls fail at once instead of
+//! piling onto a dependency that is down. After `cool_down` it lets one probe through
+//! (half-open); the probe's outcome closes or re-opens it. Written here rather than taken
+//! from a crate because `/health` and `circuit_breaker_state` need to read the state, which
+//! the maintained breaker crates do not expose.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// The gauge value: 0 closed, 1 open, 2 half-open.
+    pub fn gauge(self) -> f64 {
+        match self {
+            BreakerState::Closed => 0.0,
+            BreakerState::Open => 1.0,
+            BreakerState::HalfOpen => 2.0,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen { probing: bool },
+}
+
+#[derive(Debug)]
+pub struct Breaker {
+    dependency: &'static str,
+    threshold: u32,
+    cool_down: Duration,
+    inner: Mutex<Inner>,
+}
+
+/// The breaker refused the call; retry after `retry_in`.
+#[derive(Debug, Clone, Copy)]
+pub struct Open {
+    pub retry_in: Duration,
+}
+
+impl Breaker {
+    pub fn new(dependency: &'static str, threshold: u32, cool_down: Duration) -> Breaker {
+        let b = Breaker {
+            dependency,
+            threshold: threshold.max(1),
+            cool_down,
+            inner: Mutex::new(Inner::Closed { failures: 0 }),
+        };
+        b.publish(BreakerState::Closed);
+        b
+    }
+
+    /// May a call go ahead now?
+    pub fn allow(&self) -> Result<(), Open> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match *inner {
+            Inner::Closed { .. } => Ok(()),
+            Inner::Open { until } => {
+                let now = Instant::now();
+                if now < until {
+                    return Err(Open {
+                        retry_in: until - now,
+                    });
+                }
+                *inner = Inner::HalfOpen { probing: true };
+                self.publish(BreakerState::HalfOpen);
+                Ok(())
+            }
+            // One probe at a time: the others wait for its verdict.
+            Inner::HalfOpen { probing: true } => Err(Open {
+                retry_in: Duration::from_millis(100),
+            }),
+            Inner::HalfOpen { probing: false } => {
+                *inner = Inner::HalfOpen { probing: true };
+                Ok(())
+            }
+        }
+    }
+
+    pub fn record_success(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if !matches!(*inner, Inner::Closed { failures: 0 }) {
+            if !matches!(*inner, Inner::Closed { .. }) {
+                tracing::info!(dependency = self.dependency, "circuit breaker closed");
+            }
+            *inner = Inner::Closed { failures: 0 };
+            self.publish(BreakerState::Closed);
+        }
+    }
+
+    pub fn record_failure(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let open = match *inner {
+            Inner::Closed { failures } if failures + 1 >= self.threshold => true,
+            Inner::Closed { failures } => {
+                *inner = Inner::Closed {
+                    failures: failures + 1,
+                };
+                false
+            }
+            Inner::HalfOpen { .. } | Inner::Open { .. } => true,
+        };
+        if open {
+            tracing::warn!(
+                dependency = self.dependency,
+                cool_down_s = self.cool_down.as_secs_f64(),
+                "circuit breaker open"
+            );
+            *inner = Inner::Open {
+                until: Instant::now() + self.cool_down,
+            };
+            self.publish(BreakerState::Open);
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        match *self.inner.lock().unwrap_or_else(|p| p.into_inner()) {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { until } if Instant::now() >= until => BreakerState::HalfOpen,
+            Inner::Open { .. } => BreakerState::Open,
+            Inner::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    fn publish(&self, state: BreakerState) {
+        metrics::gauge!("circuit_breaker_state", "dependency" => self.dependency)
+            .set(state.gauge());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_then_half_opens_and_closes() {
+        let b = Breaker::new("test", 3, Duration::from_millis(30));
+        for _ in 0..2 {
+            b.record_failure();
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.record_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(b.allow().is_err());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(b.allow().is_ok(), "one probe after the cool-down");
+        assert!(b.allow().is_err(), "only one probe at a time");
+        b.record_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert!(b.allow().is_ok());
+    }
+
+    #[test]
+    fn a_failed_probe_reopens() {
+        let b = Breaker::new("test", 1, Duration::from_millis(20));
+        b.record_failure();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow().is_ok());
+        b.record_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(b.allow().is_err());
+    }
+
+    #[test]
+    fn success_resets_the_count() {
+        let b = Breaker::new("test", 2, Duration::from_secs(60));
+        b.record_failure();
+        b.record_success();
+        b.record_failure();
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+}
