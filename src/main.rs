@@ -1,11 +1,15 @@
 //! The `gong-relay` binary: parses the command line and configuration, then runs a command.
 //! `anyhow` lives only here, at the edge; the library's errors are typed.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use gong_relay::app;
 use gong_relay::config::{Config, RawConfig};
+use gong_relay::simulator::{self, RuleKey, SendOptions, SimConfig};
 use gong_relay::telemetry;
 
 #[derive(Parser)]
@@ -29,6 +33,105 @@ enum Command {
     Migrate,
     /// Validate the configuration and reach the store; exit 0 or 1 with a readable report.
     CheckConfig,
+    /// Run the Gong API simulator alone; `send` sends webhooks as a Gong automation rule.
+    SimulateGong(Box<SimulateGong>),
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SimulateGong {
+    #[command(subcommand)]
+    action: Option<SimAction>,
+    /// Address to listen on.
+    #[arg(long, env = "SIM_BIND", default_value = "127.0.0.1:8090")]
+    bind: SocketAddr,
+    /// The Basic credentials it accepts.
+    #[arg(
+        long,
+        env = "SIM_API_KEY",
+        value_name = "KEY:SECRET",
+        default_value = "sim-key:sim-secret",
+        hide_env_values = true
+    )]
+    api_key: String,
+    /// A Bearer token it accepts too (OAuth apps).
+    #[arg(long, env = "SIM_BEARER_TOKEN", hide_env_values = true)]
+    bearer_token: Option<String>,
+    /// Requests per second (token bucket); 0 turns the bucket off.
+    #[arg(long, env = "SIM_RATE_LIMIT", default_value_t = 3.0)]
+    rate_limit: f64,
+    /// Bucket capacity.
+    #[arg(long, env = "SIM_BURST", default_value_t = 10)]
+    burst: u32,
+    /// Requests per day.
+    #[arg(long, env = "SIM_DAILY_LIMIT", default_value_t = 10_000)]
+    daily_limit: u32,
+    /// Size of the generated corpus.
+    #[arg(long, env = "SIM_CALLS", default_value_t = 200)]
+    calls: usize,
+    #[arg(long, env = "SIM_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Processing lag of calls created at run time (e.g. 30s, 5m).
+    #[arg(long, env = "SIM_LAG", default_value = "0s", value_parser = humantime::parse_duration)]
+    lag: Duration,
+    /// Extra lag of their transcripts.
+    #[arg(long, env = "SIM_TRANSCRIPT_LAG", default_value = "0s", value_parser = humantime::parse_duration)]
+    transcript_lag: Duration,
+    /// Share of requests answered 500 (0..1).
+    #[arg(long, env = "SIM_FAIL_RATE", default_value_t = 0.0, value_parser = share)]
+    fail_rate: f64,
+    /// Added to every answer.
+    #[arg(long, env = "SIM_LATENCY", default_value = "0s", value_parser = humantime::parse_duration)]
+    latency: Duration,
+    /// Share of requests that hang 30 s before answering (0..1).
+    #[arg(long, env = "SIM_TIMEOUT_RATE", default_value_t = 0.0, value_parser = share)]
+    timeout_rate: f64,
+    /// Share of connections dropped without a complete answer (0..1).
+    #[arg(long, env = "SIM_DROP_RATE", default_value_t = 0.0, value_parser = share)]
+    drop_rate: f64,
+    /// Cursor lifetime from the first page of a sequence.
+    #[arg(long, env = "SIM_CURSOR_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    cursor_ttl: Duration,
+}
+
+#[derive(Subcommand)]
+enum SimAction {
+    /// Send webhooks as a Gong automation rule would (RS256 JWT in Authorization).
+    Send(SendArgs),
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// Destination URL, e.g. http://127.0.0.1:8080/webhook/gong/calls.
+    #[arg(long, env = "SIM_SEND_TO")]
+    to: String,
+    #[arg(long, env = "SIM_SEND_COUNT", default_value_t = 1)]
+    count: usize,
+    /// Webhooks per second; 0 = as fast as possible.
+    #[arg(long, env = "SIM_SEND_RATE", default_value_t = 0.0)]
+    rate: f64,
+    /// Mark the deliveries as tests (isTest, Gong's "Test now").
+    #[arg(long, env = "SIM_SEND_TEST")]
+    test: bool,
+    /// The rule's PKCS#8 PEM private key; without it a key is generated.
+    #[arg(long, env = "SIM_PRIVATE_KEY")]
+    private_key: Option<PathBuf>,
+    /// The webhook_url claim (default: --to).
+    #[arg(long, env = "SIM_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Prefix the token with "Bearer " (Gong sends it raw).
+    #[arg(long, env = "SIM_SEND_BEARER")]
+    bearer: bool,
+    /// A running simulator whose new calls to send (so its API knows them).
+    #[arg(long, env = "SIM_SIMULATOR")]
+    simulator: Option<String>,
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a share between 0 and 1")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -40,6 +143,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
+    // The simulator stands in for Gong: it needs none of the relay's configuration.
+    if let Command::SimulateGong(sim) = cli.command {
+        return run_simulator(*sim);
+    }
     let config = match Config::from_raw(cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -100,6 +207,120 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             store.close().await;
         }
+        Command::SimulateGong(_) => unreachable!("handled before the configuration"),
+    }
+    Ok(())
+}
+
+fn run_simulator(args: SimulateGong) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match args.action {
+        Some(SimAction::Send(send)) => runtime.block_on(send_webhooks(send)),
+        None => runtime.block_on(serve_simulator(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_simulator(a: SimulateGong) -> anyhow::Result<()> {
+    let Some((key, secret)) = a.api_key.split_once(':') else {
+        anyhow::bail!("--api-key must be KEY:SECRET");
+    };
+    let config = SimConfig {
+        bind: a.bind,
+        api_key: Some((key.to_string(), secret.to_string())),
+        bearer_token: a.bearer_token,
+        rate_limit: a.rate_limit,
+        burst: a.burst,
+        daily_limit: a.daily_limit,
+        calls: a.calls,
+        seed: a.seed,
+        lag: a.lag,
+        transcript_lag: a.transcript_lag,
+        fail_rate: a.fail_rate,
+        latency: a.latency,
+        timeout_rate: a.timeout_rate,
+        drop_rate: a.drop_rate,
+        cursor_ttl: a.cursor_ttl,
+        ..SimConfig::default()
+    };
+    let handle = simulator::start(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.bind))?;
+    println!(
+        "Gong simulator on {url} ({n} calls, seed {seed}, {rate}/s burst {burst}, {daily}/day): \
+         GONG_API_BASE_URL={url} GONG_API_KEY={key}:{secret}",
+        url = handle.base_url(),
+        n = a.calls,
+        seed = a.seed,
+        rate = a.rate_limit,
+        burst = a.burst,
+        daily = a.daily_limit,
+    );
+    shutdown_signal().await;
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn send_webhooks(a: SendArgs) -> anyhow::Result<()> {
+    let key = match &a.private_key {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            RuleKey::from_pkcs8_pem(&pem)?
+        }
+        None => RuleKey::generate(),
+    };
+    println!(
+        "rule public key (bare base64 SPKI): {}",
+        key.public_key_base64()
+    );
+    let opts = SendOptions {
+        to: a.to,
+        count: a.count,
+        rate: a.rate,
+        is_test: a.test,
+        webhook_url: a.webhook_url,
+        bearer_prefix: a.bearer,
+        simulator: a.simulator,
+    };
+    let started = Instant::now();
+    let report = simulator::send_webhooks(&key, &opts).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let statuses: Vec<String> = report
+        .statuses
+        .iter()
+        .map(|(s, n)| format!("{s}: {n}"))
+        .collect();
+    println!(
+        "sent {} to {} in {secs:.2} s ({:.1}/s): {} accepted, {} failed; statuses {{{}}}",
+        report.sent,
+        opts.to,
+        report.sent as f64 / secs.max(1e-9),
+        report.accepted,
+        report.failed,
+        statuses.join(", ")
+    );
+    if report.failed > 0 {
+        anyhow::bail!(
+            "{} of {} webhooks were not accepted",
+            report.failed,
+            report.sent
+        );
     }
     Ok(())
 }
