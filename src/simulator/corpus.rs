@@ -318,7 +318,7 @@ impl Generator {
             let side = if k % 2 == 0 { &seller } else { &buyer };
             let party = side[(k / 2) % side.len()];
             let speaker = party["speakerId"].as_str().unwrap_or_default().to_string();
-            let mut lines: Vec<String> = (0..rng.random_range(1..=3))
+            let mut lines: Vec<String> = (0..rng.random_range(1..=5))
                 .map(|_| {
                     let pool = if k % 2 == 0 {
                         SELLER_LINES
@@ -338,7 +338,13 @@ impl Generator {
             let per = (slot * 7 / 8) / lines.len() as u64;
             let mut sentences = Vec::new();
             for text in lines {
-                let end = t + per.saturating_sub(rng.random_range(0..per / 4 + 1)).max(1);
+                // About 2.5 words a second. A sentence and its pause fit in `per`, so a
+                // monologue never runs into the next one's slot.
+                let words = text.split_whitespace().count() as u64;
+                let end = t
+                    + (words * 400 + rng.random_range(200..900))
+                        .min(per.saturating_sub(400))
+                        .max(1);
                 said.push(Said {
                     party: party.clone(),
                     start: t,
