@@ -351,3 +351,35 @@ async fn users_stats_settings_and_privacy_endpoints_parse() {
     let _ = LocalLimiter::new(1.0, 1, 1); // the default limiter type is public
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn meetings_are_created_updated_and_deleted() {
+    use gong_relay::gong::models::{MeetingInvitee, MeetingRequest};
+    let sim = sim(|_| {}).await;
+    let client = GongClient::new(client_config(&sim)).unwrap();
+    let organizer = client.list_users().await.unwrap()[0]
+        .email_address
+        .clone()
+        .unwrap();
+    let start = Utc::now() + Days::days(1);
+    let mut meeting = MeetingRequest {
+        start_time: start.to_rfc3339(),
+        end_time: (start + Days::hours(1)).to_rfc3339(),
+        title: Some("Renewal review".into()),
+        invitees: vec![MeetingInvitee {
+            email: "buyer@example.com".into(),
+            ..Default::default()
+        }],
+        external_id: None,
+        organizer_email: organizer.clone(),
+    };
+    let created = client.create_meeting(&meeting).await.unwrap();
+    let id = created.meeting_id.unwrap().0;
+    assert!(created.meeting_url.unwrap().starts_with("https://"));
+    meeting.title = Some("Renewal review (moved)".into());
+    client.update_meeting(&id, &meeting).await.unwrap();
+    client.delete_meeting(&id, &organizer).await.unwrap();
+    let err = client.delete_meeting(&id, &organizer).await.unwrap_err();
+    assert!(matches!(err, GongError::NotFound(_)), "{err}");
+    sim.shutdown().await;
+}
