@@ -65,8 +65,10 @@ async fn main() {
     let throttled = log.iter().filter(|r| r.status == 429).count();
     let first = log.first().map(|r| r.at).expect("requests were made");
     let last = log.last().map(|r| r.at).expect("requests were made");
-    // After the initial burst, the steady rate is what the limiter allows.
-    let steady = log.len().saturating_sub(10) as f64 / last.duration_since(first).as_secs_f64();
+    // After the initial burst (the first 10), the steady rate is what the limiter allows.
+    let after_burst = log.get(10).map(|r| r.at).unwrap_or(first);
+    let steady =
+        log.len().saturating_sub(11) as f64 / last.duration_since(after_burst).as_secs_f64();
     println!("requests served     {}", log.len());
     println!("429 answers         {throttled}");
     println!("elapsed             {elapsed:.2} s");

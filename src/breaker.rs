@@ -37,9 +37,18 @@ impl BreakerState {
 
 #[derive(Debug)]
 enum Inner {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen { probing: bool },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// `probe`: when the one probe call was let through. A probe that never reports (its
+    /// caller was cancelled, or failed before reaching the dependency) is given up on after
+    /// a cool-down, so the breaker cannot stay half-open for ever.
+    HalfOpen {
+        probe: Option<Instant>,
+    },
 }
 
 #[derive(Debug)]
@@ -80,16 +89,22 @@ impl Breaker {
                         retry_in: until - now,
                     });
                 }
-                *inner = Inner::HalfOpen { probing: true };
+                *inner = Inner::HalfOpen {
+                    probe: Some(Instant::now()),
+                };
                 self.publish(BreakerState::HalfOpen);
                 Ok(())
             }
             // One probe at a time: the others wait for its verdict.
-            Inner::HalfOpen { probing: true } => Err(Open {
-                retry_in: Duration::from_millis(100),
-            }),
-            Inner::HalfOpen { probing: false } => {
-                *inner = Inner::HalfOpen { probing: true };
+            Inner::HalfOpen { probe: Some(since) } if since.elapsed() < self.cool_down => {
+                Err(Open {
+                    retry_in: Duration::from_millis(100),
+                })
+            }
+            Inner::HalfOpen { .. } => {
+                *inner = Inner::HalfOpen {
+                    probe: Some(Instant::now()),
+                };
                 Ok(())
             }
         }
@@ -97,6 +112,11 @@ impl Breaker {
 
     pub fn record_success(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // A late answer to a call let through before the breaker opened says nothing about
+        // now: only the half-open probe may close an open breaker.
+        if matches!(*inner, Inner::Open { .. }) {
+            return;
+        }
         if !matches!(*inner, Inner::Closed { failures: 0 }) {
             if !matches!(*inner, Inner::Closed { .. }) {
                 tracing::info!(dependency = self.dependency, "circuit breaker closed");
@@ -166,6 +186,27 @@ mod tests {
         b.record_success();
         assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.allow().is_ok());
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_replaced() {
+        let b = Breaker::new("test", 1, Duration::from_millis(20));
+        b.record_failure();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow().is_ok(), "the probe (which then vanishes)");
+        assert!(b.allow().is_err());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow().is_ok(), "a new probe after another cool-down");
+        b.record_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_late_success_does_not_close_an_open_breaker() {
+        let b = Breaker::new("test", 1, Duration::from_secs(60));
+        b.record_failure();
+        b.record_success();
+        assert_eq!(b.state(), BreakerState::Open);
     }
 
     #[test]

@@ -363,13 +363,14 @@ impl GongClient {
         struct One {
             call: Option<CallMeta>,
         }
-        let path = format!("/v2/calls/{id}");
+        let path = format!("/v2/calls/{}", path_id(id)?);
         match self
             .call::<One>("/v2/calls/{id}", Method::GET, &path, &[], None)
             .await
         {
             Ok(Outcome::Data(one)) => Ok(one.call),
-            Ok(Outcome::Empty) | Err(GongError::NotFound(_)) => Ok(None),
+            Ok(Outcome::Empty) => Ok(None),
+            Err(GongError::NotFound(errors)) if names_missing_object(&errors) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -466,13 +467,14 @@ impl GongClient {
         struct One {
             user: Option<User>,
         }
-        let path = format!("/v2/users/{id}");
+        let path = format!("/v2/users/{}", path_id(id)?);
         match self
             .call::<One>("/v2/users/{id}", Method::GET, &path, &[], None)
             .await
         {
             Ok(Outcome::Data(one)) => Ok(one.user),
-            Ok(Outcome::Empty) | Err(GongError::NotFound(_)) => Ok(None),
+            Ok(Outcome::Empty) => Ok(None),
+            Err(GongError::NotFound(errors)) if names_missing_object(&errors) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -631,7 +633,7 @@ impl GongClient {
         m: &MeetingRequest,
     ) -> Result<MeetingResponse, GongError> {
         let body = serde_json::to_value(m).expect("meeting requests serialize");
-        let path = format!("/v2/meetings/{meeting_id}");
+        let path = format!("/v2/meetings/{}", path_id(meeting_id)?);
         self.data("/v2/meetings/{id}", Method::PUT, &path, &[], Some(&body))
             .await
     }
@@ -641,7 +643,7 @@ impl GongClient {
         meeting_id: &str,
         organizer_email: &str,
     ) -> Result<(), GongError> {
-        let path = format!("/v2/meetings/{meeting_id}");
+        let path = format!("/v2/meetings/{}", path_id(meeting_id)?);
         let body = json!({"organizerEmail": organizer_email});
         self.data::<Value>("/v2/meetings/{id}", Method::DELETE, &path, &[], Some(&body))
             .await
@@ -704,6 +706,7 @@ impl GongClient {
         let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut cursor: Option<String> = None;
+        let mut cursors_seen = HashSet::new();
         let mut restarts = 0;
         loop {
             let mut q: Vec<(&str, String)> = query.clone();
@@ -728,6 +731,11 @@ impl GongClient {
                         }
                     }
                     match page.records.cursor.filter(|c| !c.is_empty()) {
+                        // A cursor seen before would loop for ever: stop with what we have.
+                        Some(next) if !cursors_seen.insert(next.clone()) => {
+                            tracing::warn!(endpoint, "Gong repeated a cursor; stopping");
+                            return Ok(items);
+                        }
                         Some(next) => cursor = Some(next),
                         None => return Ok(items),
                     }
@@ -755,6 +763,10 @@ impl GongClient {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Outcome<T>, GongError> {
+        // Creating a meeting is the one call that must not be repeated blindly: after a
+        // timeout or a 5xx it may have happened. It is retried only when Gong surely did
+        // not act on it (429, or no connection made).
+        let idempotent = !(method == Method::POST && endpoint == "/v2/meetings");
         let url = format!("{}{}", self.base_url, path);
         let mut attempt: u32 = 0;
         let mut throttled: u32 = 0;
@@ -778,9 +790,22 @@ impl GongClient {
                 req = req.json(b);
             }
             let (wait, last) = match req.send().await {
+                Err(e) if e.is_builder() => {
+                    // Our request cannot be built (e.g. a malformed base URL): no retry.
+                    return Err(GongError::Api {
+                        status: 0,
+                        errors: vec![transport_error(e)],
+                    });
+                }
                 Err(e) => {
                     count(endpoint, "error");
                     self.breaker.record_failure();
+                    if !idempotent && !e.is_connect() {
+                        return Err(GongError::Unavailable {
+                            attempts: attempt,
+                            last: transport_error(e),
+                        });
+                    }
                     (self.backoff(attempt), transport_error(e))
                 }
                 Ok(res) => {
@@ -797,7 +822,7 @@ impl GongClient {
                         Err(e) => {
                             self.breaker.record_failure();
                             let last = transport_error(e);
-                            if attempt > self.config.max_retries {
+                            if attempt > self.config.max_retries || !idempotent {
                                 return Err(GongError::Unavailable {
                                     attempts: attempt,
                                     last,
@@ -822,10 +847,13 @@ impl GongClient {
                         self.breaker.record_success();
                         metrics::counter!("api_rate_limit_hits_total").increment(1);
                         throttled += 1;
-                        let wait = self.retry_after_wait(retry_after, attempt);
-                        if attempt > self.config.max_retries {
+                        // A wait longer than we are willing to hold a caller (the daily
+                        // quota, say) is handed back: the pipeline reschedules the work.
+                        let too_long = retry_after.is_some_and(|r| r > self.config.max_retry_after);
+                        if attempt > self.config.max_retries || too_long {
                             return Err(GongError::RateLimited { attempts: attempt });
                         }
+                        let wait = self.retry_after_wait(retry_after, attempt);
                         tracing::warn!(
                             endpoint,
                             wait_ms = wait.as_millis() as u64,
@@ -837,6 +865,12 @@ impl GongClient {
                     }
                     if status.is_server_error() {
                         self.breaker.record_failure();
+                        if !idempotent {
+                            return Err(GongError::Unavailable {
+                                attempts: attempt,
+                                last: format!("{status}: {}", errors.join("; ")),
+                            });
+                        }
                         (
                             self.backoff(attempt),
                             format!("{status}: {}", errors.join("; ")),
@@ -919,19 +953,46 @@ fn is_empty_result(errors: &[String]) -> bool {
 }
 
 fn client_error(status: StatusCode, errors: Vec<String>) -> GongError {
+    // Checked first: Gong's status for an expired cursor is not documented.
+    if errors
+        .iter()
+        .any(|e| e.to_ascii_lowercase().contains("cursor has expired"))
+    {
+        return GongError::CursorExpired;
+    }
     match status.as_u16() {
         401 | 403 => GongError::Auth {
             status: status.as_u16(),
             errors,
         },
         404 => GongError::NotFound(errors),
-        _ if errors
-            .iter()
-            .any(|e| e.to_ascii_lowercase().contains("cursor has expired")) =>
-        {
-            GongError::CursorExpired
-        }
         s => GongError::Api { status: s, errors },
+    }
+}
+
+/// "Call ID … was not found", "User … was not found": the object does not exist (yet).
+/// Any other 404 (a wrong base URL or path) stays an error.
+fn names_missing_object(errors: &[String]) -> bool {
+    errors
+        .iter()
+        .any(|e| e.to_ascii_lowercase().contains("was not found"))
+}
+
+/// Ids go into URL paths: only the characters Gong's ids use, so a value cannot change
+/// which endpoint is called.
+fn path_id(id: &str) -> Result<&str, GongError> {
+    if !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(id)
+    } else {
+        Err(GongError::Api {
+            status: 400,
+            errors: vec!["an id must be letters, digits, '-' or '_'".into()],
+        })
     }
 }
 

@@ -73,12 +73,12 @@ impl LocalLimiter {
 impl RateLimiter for LocalLimiter {
     fn acquire(&self) -> LimitFuture<'_> {
         Box::pin(async move {
-            self.take_daily()?;
-            // A little jitter spreads callers that were released together.
+            // The budget is taken only once the call is about to go: a caller cancelled
+            // while waiting for the bucket has spent nothing.
             self.bucket
                 .until_ready_with_jitter(Jitter::up_to(Duration::from_millis(20)))
                 .await;
-            Ok(())
+            self.take_daily()
         })
     }
 

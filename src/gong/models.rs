@@ -56,9 +56,11 @@ fn time_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GongTime>, D::Erro
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => DateTime::parse_from_rfc3339(&s)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("bad date-time {s:?}: {e}"))),
+        // One malformed time (the OpenAPI examples even show "T000:00:00") must not make a
+        // whole page unreadable: it is dropped, and the record kept.
+        Some(Value::String(s)) => Ok(DateTime::parse_from_rfc3339(&s)
+            .inspect_err(|_| tracing::debug!(value = %s, "unreadable Gong date-time dropped"))
+            .ok()),
         Some(Value::Number(n)) => {
             let secs = n.as_f64().unwrap_or(0.0);
             let whole = secs.trunc() as i64;
@@ -68,10 +70,28 @@ fn time_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GongTime>, D::Erro
                 .map(|t| Some(t.fixed_offset()))
                 .ok_or_else(|| serde::de::Error::custom("epoch time out of range"))
         }
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "expected a date-time, got {other}"
-        ))),
+        Some(_) => Ok(None),
     }
+}
+
+/// A value Gong may send as `null`, taken as its default.
+fn null_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A list of numbers, some of which may be strings or nulls.
+fn numbers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let raw: Vec<Value> = list(d)?;
+    Ok(raw
+        .into_iter()
+        .filter_map(|v| match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .collect())
 }
 
 /// A list that Gong may also send as `null`.
@@ -182,7 +202,7 @@ pub struct CrmField {
 #[serde(rename_all = "camelCase")]
 pub struct CrmObject {
     pub object_type: Option<String>,
-    pub object_id: Option<String>,
+    pub object_id: Option<GongId>,
     #[serde(default, deserialize_with = "list")]
     pub fields: Vec<CrmField>,
     pub timing: Option<String>,
@@ -316,7 +336,7 @@ pub struct OutlineSection {
 #[serde(rename_all = "camelCase")]
 pub struct HighlightItem {
     pub text: Option<String>,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "numbers")]
     pub start_times: Vec<f64>,
 }
 
@@ -331,7 +351,7 @@ pub struct Highlight {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallOutcome {
-    pub id: Option<String>,
+    pub id: Option<GongId>,
     pub category: Option<String>,
     pub name: Option<String>,
 }
@@ -436,7 +456,7 @@ pub struct Media {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallData {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub meta_data: CallMeta,
     #[serde(default, deserialize_with = "list")]
     pub context: Vec<CrmContext>,
@@ -462,7 +482,7 @@ pub struct Sentence {
     pub start: Option<f64>,
     #[serde(default, deserialize_with = "number_opt")]
     pub end: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub text: String,
 }
 
@@ -543,7 +563,7 @@ pub struct PersonInteractionStats {
 pub struct UserAggregateActivity {
     pub user_id: Option<GongId>,
     pub user_email_address: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub user_aggregate_activity_stats: BTreeMap<String, Value>,
 }
 
@@ -733,6 +753,35 @@ mod tests {
         });
         let call: CallData = serde_json::from_value(v).unwrap();
         assert_eq!(call.id(), Some("7022652889306584427"));
+        let odd: CallData = serde_json::from_value(serde_json::json!({
+            "metaData": null,
+            "content": {"highlights": [{"items": [{"startTimes": [1.5, "2", null]}]}],
+                        "callOutcome": {"id": 17}},
+            "context": [{"objects": [{"objectId": 12345, "fields": null}]}],
+            "collaboration": {"publicComments": [{"posted": "2019-01-21T000:00:00-08:00"}]}
+        }))
+        .unwrap();
+        let content = odd.content.unwrap();
+        assert_eq!(content.highlights[0].items[0].start_times, vec![1.5, 2.0]);
+        assert_eq!(content.call_outcome.unwrap().id.unwrap().as_str(), "17");
+        assert_eq!(
+            odd.context[0].objects[0]
+                .object_id
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "12345"
+        );
+        assert!(
+            odd.collaboration.unwrap().public_comments[0]
+                .posted
+                .is_none()
+        );
+        let t: CallTranscript = serde_json::from_value(serde_json::json!(
+            {"callId": "1", "transcript": [{"speakerId": null, "sentences": [{"start": 1, "end": 2.5, "text": null}]}]}
+        ))
+        .unwrap();
+        assert_eq!(t.transcript[0].sentences[0].text, "");
         assert_eq!(call.meta_data.duration, Some(460.0));
         assert_eq!(
             call.meta_data.started.unwrap().timestamp_millis(),

@@ -300,7 +300,14 @@ async fn bad_credentials_fail_fast() {
     let err = client.get_call("1").await.unwrap_err();
     assert!(matches!(err, GongError::Auth { status: 401, .. }), "{err}");
     assert!(!err.is_retryable());
-    assert!(!err.to_string().contains("wrong"), "no secret in errors");
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode("sim-key:wrong");
+    for text in [err.to_string(), format!("{err:?}"), format!("{client:?}")] {
+        assert!(
+            !text.contains(":wrong") && !text.contains(&encoded),
+            "{text}"
+        );
+    }
     assert_eq!(sim.requests().len(), 1, "no retry");
     sim.shutdown().await;
 }
@@ -325,20 +332,26 @@ async fn users_stats_settings_and_privacy_endpoints_parse() {
         to: Utc::now().date_naive(),
         user_ids: vec![],
     };
-    client.interaction_stats(&filter).await.unwrap();
-    client.activity_aggregate(&filter).await.unwrap();
-    client.activity_day_by_day(&filter).await.unwrap();
-    client
+    let interaction = client.interaction_stats(&filter).await.unwrap();
+    assert!(!interaction.is_empty());
+    assert!(!interaction[0].person_interaction_stats.is_empty());
+    let aggregate = client.activity_aggregate(&filter).await.unwrap();
+    assert!(!aggregate[0].user_aggregate_activity_stats.is_empty());
+    let daily = client.activity_day_by_day(&filter).await.unwrap();
+    assert!(!daily[0].user_daily_activity_stats.is_empty());
+    let scorecards = client
         .answered_scorecards(&Default::default())
         .await
         .unwrap();
+    assert!(scorecards.iter().all(|s| s.call_id.is_some()));
     assert!(!client.trackers(None).await.unwrap().is_empty());
     assert!(!client.workspaces().await.unwrap().is_empty());
     let email = sim.calls()[0]["parties"][0]["emailAddress"]
         .as_str()
         .unwrap()
         .to_owned();
-    client.data_for_email_address(&email).await.unwrap();
+    let refs = client.data_for_email_address(&email).await.unwrap();
+    assert!(!refs.calls.is_empty(), "the address took part in a call");
     assert_eq!(
         sim.requests()
             .iter()
