@@ -5,6 +5,7 @@ mod helpers;
 
 mod durability;
 mod gong_client;
+mod queue;
 mod requests;
 mod simulator;
 mod verification;

@@ -18,6 +18,9 @@ use sqlx::{FromRow, QueryBuilder};
 
 use crate::verify::VerifiedEvent;
 
+mod queue;
+pub use queue::Claimed;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store error: {0}")]

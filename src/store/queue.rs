@@ -1,0 +1,172 @@
+//! The inbox as a job queue: claim with a lease, then complete, retry or dead-letter.
+//!
+//! Each claimed event gets its own lease id, a fencing token: every later transition says
+//! `WHERE lease_id = ?`, so a worker whose lease expired (and whose event was reclaimed by
+//! another) cannot overwrite the new owner's result. A claim increments `attempts` in the
+//! same statement, so an event that crashes its worker every time still reaches the
+//! dead-letter queue. Retries are rows with a later `run_at`, not sleeps.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError};
+
+/// An event claimed for processing.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub event_id: String,
+    pub kind: String,
+    pub source_id: String,
+    pub payload: Vec<u8>,
+    pub request_id: String,
+    pub is_test: bool,
+    /// Including this claim.
+    pub attempts: i32,
+    pub lease_id: String,
+}
+
+/// Ready: pending or waiting for a retry whose time has come, or processing under a lease
+/// that expired (its worker died).
+const READY: &str = "(status IN ('pending', 'failed') AND run_at_ms <= {now}) \
+                     OR (status = 'processing' AND lease_until_ms < {now})";
+
+impl Store {
+    /// Claims up to `limit` ready events for `lease_ms`, oldest `run_at` first.
+    /// On PostgreSQL, concurrent claimers (several processes) skip each other's rows.
+    pub async fn claim(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        // One lease id per claim call, suffixed per row below, keeps the statement single.
+        let lease = uuid::Uuid::now_v7().to_string();
+        let returning = "RETURNING event_id, kind, source_id, payload, request_id, is_test, \
+                         attempts, lease_id";
+        Ok(match self {
+            Store::Sqlite(p) => {
+                // SQLite has one writer: the UPDATE is atomic without row locks.
+                let ready = READY.replace("{now}", "?1");
+                let sql = format!(
+                    "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
+                     lease_id = ?2 || ':' || event_id, lease_until_ms = ?1 + ?3, \
+                     updated_at_ms = ?1 \
+                     WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
+                     ORDER BY run_at_ms LIMIT ?4) {returning}"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now_ms)
+                    .bind(&lease)
+                    .bind(lease_ms)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                let ready = READY.replace("{now}", "$1");
+                let sql = format!(
+                    "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
+                     lease_id = $2 || ':' || event_id, lease_until_ms = $1 + $3, \
+                     updated_at_ms = $1 \
+                     WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
+                     ORDER BY run_at_ms LIMIT $4 FOR UPDATE SKIP LOCKED) {returning}"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now_ms)
+                    .bind(&lease)
+                    .bind(lease_ms)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+        })
+    }
+
+    /// Marks a claimed event done. False when the lease is no longer ours.
+    pub async fn complete(&self, c: &Claimed, now_ms: i64) -> Result<bool, StoreError> {
+        self.transition(c, "done", None, None, now_ms).await
+    }
+
+    /// Puts a claimed event back, to run again at `run_at_ms`. False when the lease is no
+    /// longer ours.
+    pub async fn retry_later(
+        &self,
+        c: &Claimed,
+        run_at_ms: i64,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.transition(c, "failed", Some(run_at_ms), Some(error), now_ms)
+            .await
+    }
+
+    /// Moves a claimed event to the dead-letter queue. False when the lease is no longer
+    /// ours.
+    pub async fn dead_letter(
+        &self,
+        c: &Claimed,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.transition(c, "dead", None, Some(error), now_ms).await
+    }
+
+    /// Events in the dead-letter queue.
+    pub async fn dlq_depth(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT COUNT(*) FROM inbox_events WHERE status = 'dead'";
+        Ok(match self {
+            Store::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await?,
+            Store::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await?,
+        })
+    }
+
+    async fn transition(
+        &self,
+        c: &Claimed,
+        status: &str,
+        run_at_ms: Option<i64>,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        // COALESCE keeps run_at and last_error when the transition does not set them.
+        let sql_body = "SET status = {1}, run_at_ms = COALESCE({2}, run_at_ms), \
+             last_error = COALESCE({3}, last_error), lease_id = NULL, lease_until_ms = NULL, \
+             updated_at_ms = {4} WHERE event_id = {5} AND lease_id = {6} \
+             AND status = 'processing'";
+        let rows = match self {
+            Store::Sqlite(p) => {
+                let sql = numbered(sql_body, |i| format!("?{i}"));
+                sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE inbox_events {sql}")))
+                    .bind(status)
+                    .bind(run_at_ms)
+                    .bind(error)
+                    .bind(now_ms)
+                    .bind(&c.event_id)
+                    .bind(&c.lease_id)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
+            Store::Postgres(p) => {
+                let sql = numbered(sql_body, |i| format!("${i}"));
+                sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE inbox_events {sql}")))
+                    .bind(status)
+                    .bind(run_at_ms)
+                    .bind(error)
+                    .bind(now_ms)
+                    .bind(&c.event_id)
+                    .bind(&c.lease_id)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        Ok(rows == 1)
+    }
+}
+
+/// Replaces `{1}`…`{9}` with each backend's numbered placeholder.
+fn numbered(sql: &str, placeholder: impl Fn(usize) -> String) -> String {
+    (1..=9).fold(sql.to_owned(), |s, i| {
+        s.replace(&format!("{{{i}}}"), &placeholder(i))
+    })
+}
