@@ -2,8 +2,9 @@
 //!
 //! Shutdown order matters for "an acknowledged webhook is never lost": stop accepting
 //! connections, let in-flight requests finish (each waits for its commit), then let the
-//! inbox committer drain, then close the store. Nothing is half-written because every
-//! event is one transaction.
+//! inbox committer drain, let the workers finish their batches, then close the store.
+//! Nothing is half-written because every event is one transaction, and an event a worker
+//! did not finish is simply claimed again after a restart.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -16,12 +17,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, WarehouseKind};
+use crate::gong::{ClientConfig, GongClient};
 use crate::http::{self, AppState};
 use crate::inbox::Inbox;
+use crate::insights::{Rules, RulesError};
+use crate::pipeline::{self, Pipeline, Settings};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
 use crate::verify::{Verifier, now_ms};
+use crate::warehouse::{self, Warehouse, WarehouseError};
 
 /// How long shutdown waits for in-flight requests before giving up on them. Their events
 /// are either committed (and acknowledged) or not (and the sender sees a broken connection
@@ -36,6 +41,14 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error("INSIGHT_RULES_FILE: {0}")]
+    Rules(#[from] RulesError),
+    #[error("WAREHOUSE=snowflake is not available in this version yet; use sqlite or postgres")]
+    SnowflakeUnavailable,
+    #[error("cannot build the Gong API client: {0}")]
+    GongClient(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -49,6 +62,7 @@ pub enum AppError {
 pub struct RunningApp {
     addr: SocketAddr,
     store: Store,
+    pipeline: Pipeline,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<Result<(), AppError>>,
 }
@@ -62,6 +76,11 @@ impl RunningApp {
     /// The operational store (tests inspect it).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The pipeline (tests read its warehouse, or drive it).
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
     }
 
     /// Graceful shutdown: finish in-flight requests, drain the inbox, close the store.
@@ -81,11 +100,60 @@ pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
     Ok(store)
 }
 
+/// Opens the configured warehouse and creates or upgrades its tables.
+pub async fn open_warehouse(
+    config: &Config,
+    store: &Store,
+) -> Result<Arc<dyn Warehouse>, AppError> {
+    if config.warehouse == WarehouseKind::Snowflake {
+        return Err(AppError::SnowflakeUnavailable);
+    }
+    let w = warehouse::open(store);
+    w.migrate().await?;
+    Ok(w)
+}
+
+/// The Gong API client, when a key or token is configured.
+pub fn gong_client(config: &Config) -> Result<Option<Arc<GongClient>>, AppError> {
+    ClientConfig::from_config(config)
+        .map(|c| {
+            GongClient::new(c)
+                .map(Arc::new)
+                .map_err(|e| AppError::GongClient(e.to_string()))
+        })
+        .transpose()
+}
+
+/// Everything the workers need, built from the configuration.
+pub async fn build_pipeline(config: &Config, store: &Store) -> Result<Pipeline, AppError> {
+    let warehouse = open_warehouse(config, store).await?;
+    let rules = Rules::load(&config.competitors, config.insight_rules_file.as_deref())?;
+    Ok(Pipeline::new(
+        store.clone(),
+        warehouse,
+        gong_client(config)?,
+        rules,
+        Settings::from_config(config),
+    ))
+}
+
 /// Starts the service on `config.bind_addr`.
 pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     config.check_serve()?;
     let verifier = Verifier::new(&config.webhook)?;
     let store = open_store(&config).await?;
+    let pipeline = build_pipeline(&config, &store).await?;
+    if !config.store_is_postgres() {
+        // One instance owns a SQLite store: leases left by a killed process belong to
+        // nobody, so their events need not wait for the leases to run out.
+        let released = store.release_leases(now_ms()).await?;
+        if released > 0 {
+            tracing::warn!(
+                events = released,
+                "taking over events left in processing by a previous run"
+            );
+        }
+    }
     // SQLite has one writer, so one commit at a time; PostgreSQL commits in parallel.
     let commit_concurrency = if config.store_is_postgres() { 4 } else { 1 };
     let (inbox, committer) = Inbox::start(store.clone(), commit_concurrency);
@@ -107,11 +175,30 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         store: store.clone(),
         metrics: telemetry::metrics_handle(),
         ready: ready.clone(),
+        pipeline: pipeline.clone(),
+        admin_token: config.admin_token.clone(),
+        workers: config.workers,
+        redis_configured: config.redis_url.is_some(),
     });
     let router = http::router(state, config.max_body_bytes);
 
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     let maintenance = tokio::spawn(maintain(store.clone(), shutdown.subscribe()));
+    let workers = pipeline.spawn_workers(shutdown.subscribe());
+    let reconciler = match (pipeline.gong(), config.reconcile_interval) {
+        (Some(gong), Some(every)) => {
+            let p = pipeline.clone();
+            Some(pipeline::reconcile::spawn(
+                store.clone(),
+                gong.clone(),
+                every,
+                config.reconcile_lookback,
+                shutdown.subscribe(),
+                move || p.wake(),
+            ))
+        }
+        _ => None,
+    };
 
     let server_store = store.clone();
     let mut grace_rx = shutdown.subscribe();
@@ -147,6 +234,22 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         {
             tracing::error!("inbox committer did not finish within the grace period");
         }
+        // Workers finish their current batch; what they do not finish is claimed again
+        // after a restart.
+        let workers_done = async {
+            for w in workers {
+                let _ = w.await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, workers_done)
+            .await
+            .is_err()
+        {
+            tracing::error!("workers did not finish their batches within the grace period");
+        }
+        if let Some(r) = reconciler {
+            r.abort();
+        }
         maintenance.abort();
         server_store.close().await;
         tracing::info!("stopped");
@@ -156,6 +259,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     Ok(RunningApp {
         addr,
         store,
+        pipeline,
         shutdown,
         server,
     })
@@ -168,8 +272,15 @@ async fn maintain(store: Store, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = depth_tick.tick() => {
-                if let Ok(depth) = store.inbox_depth().await {
+                if let Ok(q) = store.queue_stats(now_ms()).await {
+                    let depth = q.pending + q.processing + q.retrying;
                     metrics::gauge!(telemetry::INBOX_DEPTH).set(depth as f64);
+                    metrics::gauge!(telemetry::DLQ_DEPTH).set(q.dead as f64);
+                    metrics::gauge!(telemetry::OLDEST_PENDING_AGE_SECONDS)
+                        .set(q.oldest_pending_age_ms.unwrap_or(0) as f64 / 1e3);
+                }
+                if let Ok(n) = store.outbox_pending().await {
+                    metrics::gauge!(telemetry::OUTBOX_PENDING).set(n as f64);
                 }
             }
             _ = prune_tick.tick() => {
@@ -207,6 +318,8 @@ fn report_startup(config: &Config, verifier: &Verifier, store: &Store, addr: Soc
         %addr,
         store = store.backend(),
         warehouse = ?config.warehouse,
+        workers = config.workers,
+        reconciler = ?config.reconcile_interval.filter(|_| config.gong_auth.is_some()),
         verification = %methods.join(", "),
         key_ids = ?verifier.key_ids(),
         webhook_url_check = w.public_url.is_some(),

@@ -66,6 +66,12 @@ pub struct RawConfig {
     pub gong_api_burst_limit: Option<String>,
     #[arg(long, env = "GONG_API_DAILY_LIMIT", global = true)]
     pub gong_api_daily_limit: Option<String>,
+    /// Retries of one Gong request (5xx, timeouts, 429) before the event is rescheduled.
+    #[arg(long, env = "GONG_API_MAX_RETRIES", global = true)]
+    pub gong_api_max_retries: Option<String>,
+    /// How long the Gong circuit breaker stays open before a probe.
+    #[arg(long, env = "GONG_API_BREAKER_COOL_DOWN", global = true)]
+    pub gong_api_breaker_cool_down: Option<String>,
     #[arg(long, env = "GONG_RECONCILE_INTERVAL", global = true)]
     pub gong_reconcile_interval: Option<String>,
     #[arg(long, env = "GONG_RECONCILE_LOOKBACK", global = true)]
@@ -126,6 +132,14 @@ pub struct RawConfig {
     pub workers: Option<String>,
     #[arg(long, env = "MAX_ATTEMPTS", global = true)]
     pub max_attempts: Option<String>,
+    /// First retry delay of a failed event; doubles per attempt (with jitter).
+    #[arg(long, env = "RETRY_BACKOFF", global = true)]
+    pub retry_backoff: Option<String>,
+    #[arg(long, env = "RETRY_BACKOFF_MAX", global = true)]
+    pub retry_backoff_max: Option<String>,
+    /// How long a worker owns a claimed event before another may take it over.
+    #[arg(long, env = "WORKER_LEASE", global = true)]
+    pub worker_lease: Option<String>,
     #[arg(long, env = "LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
     #[arg(long, env = "LOG_LEVEL", global = true)]
@@ -219,6 +233,8 @@ pub struct Config {
     pub gong_api_rate_limit: f64,
     pub gong_api_burst_limit: u32,
     pub gong_api_daily_limit: u32,
+    pub gong_api_max_retries: u32,
+    pub gong_api_breaker_cool_down: Duration,
     /// `None` disables the reconciler.
     pub reconcile_interval: Option<Duration>,
     pub reconcile_lookback: Duration,
@@ -232,6 +248,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub max_attempts: u32,
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    pub worker_lease: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
     pub competitors: Vec<String>,
@@ -358,6 +377,25 @@ impl Config {
             "GONG_API_DAILY_LIMIT",
             raw.gong_api_daily_limit.as_deref(),
             10_000,
+        );
+        let gong_api_max_retries = match raw.gong_api_max_retries.as_deref().map(str::trim) {
+            None | Some("") => 5,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 20)
+                .unwrap_or_else(|| {
+                    p.add(
+                        "GONG_API_MAX_RETRIES",
+                        "must be a whole number from 0 to 20",
+                    );
+                    5
+                }),
+        };
+        let gong_api_breaker_cool_down = p.duration(
+            "GONG_API_BREAKER_COOL_DOWN",
+            raw.gong_api_breaker_cool_down.as_deref(),
+            "30s",
         );
         let reconcile_interval = p.duration(
             "GONG_RECONCILE_INTERVAL",
@@ -503,8 +541,30 @@ impl Config {
             raw.max_body_bytes.as_deref(),
             10_485_760u64,
         ) as usize;
-        let workers = p.positive_int("WORKERS", raw.workers.as_deref(), 4u64) as usize;
+        // 0 is allowed: a receive-only instance (other replicas process the shared queue).
+        let workers = match raw
+            .workers
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            None => 4,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n <= 256 => n,
+                _ => {
+                    p.add("WORKERS", "must be a whole number from 0 to 256");
+                    4
+                }
+            },
+        };
         let max_attempts = p.positive_int("MAX_ATTEMPTS", raw.max_attempts.as_deref(), 8);
+        let retry_backoff = p.duration("RETRY_BACKOFF", raw.retry_backoff.as_deref(), "30s");
+        let retry_backoff_max =
+            p.duration("RETRY_BACKOFF_MAX", raw.retry_backoff_max.as_deref(), "30m");
+        let worker_lease = p.duration("WORKER_LEASE", raw.worker_lease.as_deref(), "5m");
+        if worker_lease < Duration::from_secs(1) {
+            p.add("WORKER_LEASE", "must be at least 1s");
+        }
         let log_format = match raw.log_format.as_deref().map(str::trim) {
             None | Some("") | Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
@@ -561,6 +621,8 @@ impl Config {
             gong_api_rate_limit,
             gong_api_burst_limit: gong_api_burst_limit as u32,
             gong_api_daily_limit: gong_api_daily_limit as u32,
+            gong_api_max_retries,
+            gong_api_breaker_cool_down,
             reconcile_interval: (!reconcile_interval.is_zero()).then_some(reconcile_interval),
             reconcile_lookback,
             database_url,
@@ -573,6 +635,9 @@ impl Config {
             max_body_bytes,
             workers,
             max_attempts: max_attempts as u32,
+            retry_backoff,
+            retry_backoff_max: retry_backoff_max.max(retry_backoff),
+            worker_lease,
             log_format,
             log_level,
             competitors,
@@ -786,7 +851,7 @@ mod tests {
             gong_webhook_secrets: Some("not json".into()),
             gong_api_rate_limit: Some("-1".into()),
             bind_addr: Some("nowhere".into()),
-            workers: Some("0".into()),
+            workers: Some("many".into()),
             log_format: Some("xml".into()),
             gong_webhook_max_token_age: Some("soon".into()),
             ..Default::default()

@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use gong_relay::app;
 use gong_relay::config::{Config, RawConfig};
+use gong_relay::pipeline::reconcile;
 use gong_relay::simulator::{self, RuleKey, SendOptions, SimConfig};
+use gong_relay::store::EventFilter;
 use gong_relay::telemetry;
+use gong_relay::verify::now_ms;
 
 #[derive(Parser)]
 #[command(
@@ -27,14 +30,61 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the service: webhook receiver (and, in later versions, workers and publishers).
+    /// Run the service: webhook receiver, pipeline workers and reconciler.
     Serve,
-    /// Create or upgrade the tables in the configured store, then exit.
+    /// Create or upgrade the tables in the configured store and warehouse, then exit.
     Migrate,
+    /// Inspect or requeue dead-lettered events.
+    #[command(subcommand)]
+    Dlq(DlqAction),
+    /// Run stored events through the pipeline again (a running `serve` picks them up).
+    Reprocess(ReprocessArgs),
+    /// Fetch the calls of a period from the Gong API and queue those never seen.
+    Backfill(BackfillArgs),
     /// Validate the configuration and reach the store; exit 0 or 1 with a readable report.
     CheckConfig,
     /// Run the Gong API simulator alone; `send` sends webhooks as a Gong automation rule.
     SimulateGong(Box<SimulateGong>),
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List dead-lettered events, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Requeue one dead-lettered event, or all of them.
+    Retry {
+        /// The event id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        event_id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Args)]
+struct ReprocessArgs {
+    /// One event id; or give --since/--until.
+    #[arg(required_unless_present_any = ["since", "until"], conflicts_with_all = ["since", "until"])]
+    event_id: Option<String>,
+    /// Events received at or after this time (RFC 3339, or YYYY-MM-DD as UTC midnight).
+    #[arg(long)]
+    since: Option<String>,
+    /// Events received before this time.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+#[derive(Args)]
+struct BackfillArgs {
+    /// Start of the period (RFC 3339, or YYYY-MM-DD as UTC midnight), inclusive.
+    #[arg(long)]
+    from: String,
+    /// End of the period, exclusive.
+    #[arg(long)]
+    to: String,
 }
 
 #[derive(Args)]
@@ -185,8 +235,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Migrate => {
             let store = app::open_store(&config).await?;
             println!("migrated the {} store", store.backend());
+            let warehouse = app::open_warehouse(&config, &store).await?;
+            println!("migrated the {} warehouse", warehouse.backend());
             store.close().await;
         }
+        Command::Dlq(action) => dlq(action, &config).await?,
+        Command::Reprocess(args) => reprocess(args, &config).await?,
+        Command::Backfill(args) => backfill(args, &config).await?,
         Command::CheckConfig => {
             println!("configuration: ok (webhook keys included)");
             config.check_serve()?;
@@ -198,10 +253,109 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 store.backend(),
                 latency.as_secs_f64() * 1e3
             );
+            let warehouse = app::open_warehouse(&config, &store).await?;
+            let started = Instant::now();
+            warehouse.ping().await?;
+            println!(
+                "warehouse ({}): reachable in {:.1} ms",
+                warehouse.backend(),
+                started.elapsed().as_secs_f64() * 1e3
+            );
+            match app::gong_client(&config)? {
+                None => println!("gong api: not configured (enhancement skipped)"),
+                Some(gong) => {
+                    let started = Instant::now();
+                    let workspaces = gong.workspaces().await?;
+                    println!(
+                        "gong api: reachable in {:.1} ms ({} workspace(s))",
+                        started.elapsed().as_secs_f64() * 1e3,
+                        workspaces.len()
+                    );
+                }
+            }
+            match &config.redis_url {
+                None => println!("redis: not configured (notifications stay in the outbox)"),
+                Some(_) => {
+                    println!("redis: configured (publishing arrives with the notifications issue)")
+                }
+            }
             store.close().await;
         }
         Command::SimulateGong(_) => unreachable!("handled before the configuration"),
     }
+    Ok(())
+}
+
+async fn dlq(action: DlqAction, config: &Config) -> anyhow::Result<()> {
+    let store = app::open_store(config).await?;
+    match action {
+        DlqAction::List { limit } => {
+            let filter = EventFilter {
+                status: Some("dead".into()),
+                limit,
+                ..Default::default()
+            };
+            let events = store.list_events(&filter).await?;
+            if events.is_empty() {
+                println!("the dead-letter queue is empty");
+            }
+            for e in events {
+                println!(
+                    "{}  {:<7} {:<22} attempts {}  {}",
+                    e.event_id,
+                    e.kind,
+                    e.source_id,
+                    e.attempts,
+                    e.last_error.unwrap_or_default()
+                );
+            }
+        }
+        DlqAction::Retry { event_id, all } => {
+            let target = if all { None } else { event_id.as_deref() };
+            let n = store.requeue_dead(target, now_ms()).await?;
+            if n == 0 && !all {
+                anyhow::bail!("no dead-lettered event with that id");
+            }
+            println!("requeued {n} event(s); a running `gong-relay serve` processes them");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn reprocess(args: ReprocessArgs, config: &Config) -> anyhow::Result<()> {
+    let time = |s: &Option<String>| -> anyhow::Result<Option<i64>> {
+        s.as_deref()
+            .map(|t| reconcile::parse_instant(t).map(|t| t.timestamp_millis()))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))
+    };
+    let (since, until) = (time(&args.since)?, time(&args.until)?);
+    let store = app::open_store(config).await?;
+    let n = store
+        .reprocess(args.event_id.as_deref(), since, until, now_ms())
+        .await?;
+    store.close().await;
+    if n == 0 && args.event_id.is_some() {
+        anyhow::bail!("no such event, or it is being processed right now");
+    }
+    println!("queued {n} event(s) for reprocessing; a running `gong-relay serve` processes them");
+    Ok(())
+}
+
+async fn backfill(args: BackfillArgs, config: &Config) -> anyhow::Result<()> {
+    let (from, to) = reconcile::period(&args.from, &args.to).map_err(|e| anyhow::anyhow!(e))?;
+    let Some(gong) = app::gong_client(config)? else {
+        anyhow::bail!("backfill needs the Gong API: set GONG_API_KEY or GONG_API_BEARER_TOKEN");
+    };
+    let store = app::open_store(config).await?;
+    let report = reconcile::enqueue_period(&store, &gong, from, to, "backfill").await?;
+    store.close().await;
+    println!(
+        "Gong listed {} call(s) from {from} to {to}: {} known already, {} queued; a running \
+         `gong-relay serve` processes them",
+        report.listed, report.known, report.queued
+    );
     Ok(())
 }
 

@@ -16,6 +16,13 @@ pub const WEBHOOK_REQUESTS_TOTAL: &str = "webhook_requests_total";
 pub const WEBHOOK_VERIFICATION_FAILURES_TOTAL: &str = "webhook_verification_failures_total";
 pub const WEBHOOK_PROCESSING_DURATION_SECONDS: &str = "webhook_processing_duration_seconds";
 pub const INBOX_DEPTH: &str = "inbox_depth";
+pub const VALIDATION_FAILURES_TOTAL: &str = "validation_failures_total";
+pub const DATA_QUALITY_SCORE: &str = "data_quality_score";
+pub const ACTIVE_BACKGROUND_TASKS: &str = "active_background_tasks";
+pub const DLQ_DEPTH: &str = "dlq_depth";
+pub const OUTBOX_PENDING: &str = "outbox_pending";
+pub const OLDEST_PENDING_AGE_SECONDS: &str = "inbox_oldest_pending_age_seconds";
+pub const EVENTS_PROCESSED_TOTAL: &str = "events_processed_total";
 
 /// Installs the global log subscriber. Safe to call more than once (later calls do nothing),
 /// which keeps tests that start several apps in one process simple.
@@ -77,4 +84,42 @@ fn describe() {
         "Time spent per processing stage"
     );
     metrics::describe_gauge!(INBOX_DEPTH, "Events in the inbox not yet processed");
+    metrics::describe_counter!(
+        VALIDATION_FAILURES_TOTAL,
+        "Fields present but invalid in processed events, by kind and field"
+    );
+    metrics::describe_gauge!(
+        DATA_QUALITY_SCORE,
+        "Data quality score (0-1) of the last processed event, by kind"
+    );
+    metrics::describe_gauge!(
+        ACTIVE_BACKGROUND_TASKS,
+        "Background tasks running (workers busy with a batch, reconciler, batcher)"
+    );
+    metrics::describe_gauge!(DLQ_DEPTH, "Events in the dead-letter queue");
+    metrics::describe_gauge!(OUTBOX_PENDING, "Notifications not yet published");
+    metrics::describe_gauge!(
+        OLDEST_PENDING_AGE_SECONDS,
+        "Age of the oldest event waiting to be processed"
+    );
+    metrics::describe_counter!(
+        EVENTS_PROCESSED_TOTAL,
+        "Events finished by the pipeline, by kind and outcome (done, partial, retry, dead)"
+    );
+}
+
+/// Counts itself in `active_background_tasks` while alive.
+pub struct BackgroundTask(());
+
+impl BackgroundTask {
+    pub fn start() -> BackgroundTask {
+        metrics::gauge!(ACTIVE_BACKGROUND_TASKS).increment(1.0);
+        BackgroundTask(())
+    }
+}
+
+impl Drop for BackgroundTask {
+    fn drop(&mut self) {
+        metrics::gauge!(ACTIVE_BACKGROUND_TASKS).decrement(1.0);
+    }
 }

@@ -120,6 +120,8 @@ impl ClientConfig {
         c.rate_limit = config.gong_api_rate_limit;
         c.burst = config.gong_api_burst_limit;
         c.daily_limit = config.gong_api_daily_limit;
+        c.max_retries = config.gong_api_max_retries;
+        c.breaker_cool_down = config.gong_api_breaker_cool_down;
         Some(c)
     }
 }

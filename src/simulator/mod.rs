@@ -138,6 +138,16 @@ impl Sim {
     /// show up only after the processing lag (a poller whose watermark passed their start
     /// time misses them, as with real Gong).
     fn create_calls(&self, n: usize) -> Vec<Value> {
+        self.create_calls_with(n, |_, _| {})
+    }
+
+    /// As `create_calls`, letting `edit` change each call's data and transcript (the list
+    /// of monologues) before it is stored.
+    fn create_calls_with(
+        &self,
+        n: usize,
+        mut edit: impl FnMut(&mut Value, &mut Value),
+    ) -> Vec<Value> {
         let now = Instant::now();
         let visible = now + self.config.lag;
         let transcript = visible + self.config.transcript_lag;
@@ -151,6 +161,7 @@ impl Sim {
                 let digits = if made.len() % 2 == 0 { 6 } else { 3 };
                 c.data["metaData"]["started"] = corpus::iso(c.started, digits).into();
                 c.data["metaData"]["scheduled"] = corpus::iso(c.started, 0).into();
+                edit(&mut c.data, &mut c.transcript);
                 made.push(c);
             }
         }
@@ -190,6 +201,14 @@ impl SimHandle {
     /// `lag + transcript_lag`; returns them as callData.
     pub fn create_calls(&self, n: usize) -> Vec<Value> {
         self.sim.create_calls(n)
+    }
+    /// Creates one call shaped by `edit` (its extensive data, its transcript's monologues),
+    /// for tests that need particular content; returns it as callData.
+    pub fn create_call_with(&self, edit: impl FnMut(&mut Value, &mut Value)) -> Value {
+        self.sim
+            .create_calls_with(1, edit)
+            .pop()
+            .unwrap_or(Value::Null)
     }
     pub fn set_fail_rate(&self, r: f64) {
         self.sim.fail_rate.store(r.to_bits(), Ordering::Relaxed);

@@ -18,8 +18,24 @@ use sqlx::{FromRow, QueryBuilder};
 
 use crate::verify::VerifiedEvent;
 
+/// Runs the same expression on whichever pool the store holds. Its SQL uses `$N`
+/// placeholders whose first appearances are in increasing order: PostgreSQL reads them as
+/// positions, SQLite as names numbered in order of first appearance, so both bind alike.
+macro_rules! with_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($p) => $body,
+            Store::Postgres($p) => $body,
+        }
+    };
+}
+
+mod admin;
+mod outbox;
 mod queue;
-pub use queue::Claimed;
+pub use admin::{EventFilter, EventSummary, InternalEvent, QueueStats};
+pub use outbox::{OutboxEntry, OutboxMessage};
+pub use queue::{Claimed, Final};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -280,9 +296,19 @@ impl Store {
 
     /// Creates or upgrades the tables.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        // The warehouse's migrator records its versions in the same `_sqlx_migrations`
+        // table of the same database: each side ignores the versions it does not know.
         match self {
-            Store::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
-            Store::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+            Store::Sqlite(p) => {
+                let mut m = sqlx::migrate!("./migrations/sqlite");
+                m.set_ignore_missing(true);
+                m.run(p).await?
+            }
+            Store::Postgres(p) => {
+                let mut m = sqlx::migrate!("./migrations/postgres");
+                m.set_ignore_missing(true);
+                m.run(p).await?
+            }
         }
         Ok(())
     }

@@ -19,9 +19,34 @@ pub struct Claimed {
     pub payload: Vec<u8>,
     pub request_id: String,
     pub is_test: bool,
+    pub received_at_ms: i64,
+    pub auth_method: String,
+    pub key_id: Option<String>,
+    pub body_sha256: String,
     /// Including this claim.
     pub attempts: i32,
+    /// Bumped by each reprocess request.
+    pub generation: i32,
     pub lease_id: String,
+    /// When this claim was made: the version of the rows it writes (a later claim wins).
+    pub claimed_at_ms: i64,
+}
+
+/// How a claimed event ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Final {
+    Done,
+    /// The dead-letter queue.
+    Dead,
+}
+
+impl Final {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Final::Done => "done",
+            Final::Dead => "dead",
+        }
+    }
 }
 
 /// Ready: pending or waiting for a retry whose time has come, or processing under a lease
@@ -41,7 +66,8 @@ impl Store {
         // One lease id per claim call, suffixed per row below, keeps the statement single.
         let lease = uuid::Uuid::now_v7().to_string();
         let returning = "RETURNING event_id, kind, source_id, payload, request_id, is_test, \
-                         attempts, lease_id";
+                         received_at_ms, auth_method, key_id, body_sha256, attempts, generation, \
+                         lease_id, updated_at_ms AS claimed_at_ms";
         Ok(match self {
             Store::Sqlite(p) => {
                 // SQLite has one writer: the UPDATE is atomic without row locks.
@@ -97,6 +123,31 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.transition(c, "failed", Some(run_at_ms), Some(error), now_ms)
             .await
+    }
+
+    /// Like `retry_later`, but gives the attempt back: for waits that say nothing about the
+    /// event (Gong's circuit breaker is open), which must delay it, never dead-letter it.
+    pub async fn postpone(
+        &self,
+        c: &Claimed,
+        run_at_ms: i64,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE inbox_events SET status = 'failed', run_at_ms = $1, \
+             last_error = $2, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+             lease_id = NULL, lease_until_ms = NULL, updated_at_ms = $3 \
+             WHERE event_id = $4 AND lease_id = $5 AND status = 'processing'";
+        let rows = with_pool!(self, p => sqlx::query(SQL)
+            .bind(run_at_ms)
+            .bind(error)
+            .bind(now_ms)
+            .bind(&c.event_id)
+            .bind(&c.lease_id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(rows == 1)
     }
 
     /// Moves a claimed event to the dead-letter queue. False when the lease is no longer

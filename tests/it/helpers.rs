@@ -151,9 +151,12 @@ impl Drop for TestDb {
     }
 }
 
-/// The configuration tests start from: every verification method, a public URL, quiet logs.
+/// The configuration tests start from: every verification method, a public URL, quiet logs,
+/// and no workers (a receive-only instance: the receipt tests inspect the inbox as the
+/// webhooks left it). Pipeline tests set `workers`.
 pub fn base_config(db: &TestDb) -> RawConfig {
     RawConfig {
+        workers: Some("0".into()),
         bind_addr: Some("127.0.0.1:0".into()),
         database_url: Some(db.url.clone()),
         gong_webhook_secrets: Some(json!([SECRET_OLD, SECRET_NEW]).to_string()),

@@ -5,7 +5,10 @@ mod helpers;
 
 mod durability;
 mod gong_client;
+mod pipeline;
+mod processes;
 mod queue;
 mod requests;
 mod simulator;
 mod verification;
+mod warehouse;

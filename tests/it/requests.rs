@@ -329,7 +329,23 @@ async fn health_and_metrics_report(db: TestDb) {
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["dependencies"]["store"]["status"], "ok");
-    assert_eq!(health["dependencies"]["queue"]["inbox_depth"], 1);
+    let deps = &health["dependencies"];
+    assert_eq!(
+        deps["queue"]["pending"], 1,
+        "a receive-only instance: {health}"
+    );
+    assert_eq!(deps["queue"]["dead_letter"], 0);
+    assert!(
+        deps["queue"]["oldest_pending_age_seconds"]
+            .as_f64()
+            .unwrap()
+            >= 0.0
+    );
+    assert_eq!(deps["warehouse"]["status"], "ok");
+    assert_eq!(deps["warehouse"]["backend"], deps["store"]["backend"]);
+    assert_eq!(deps["gong_api"]["status"], "not_configured");
+    assert_eq!(deps["redis"]["status"], "not_configured");
+    assert_eq!(deps["workers"]["count"], 0);
     for path in ["/health/live", "/health/ready"] {
         assert_eq!(
             app.client.get(app.url(path)).send().await.unwrap().status(),

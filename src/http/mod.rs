@@ -21,7 +21,12 @@ use serde_json::json;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::Instrument;
 
+mod admin;
+
+use secrecy::SecretString;
+
 use crate::inbox::{Inbox, InboxError};
+use crate::pipeline::Pipeline;
 use crate::store::{InsertOutcome, Store};
 use crate::telemetry;
 use crate::verify::{EventKind, PayloadError, Reason, Rejection, Verifier};
@@ -40,6 +45,11 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// False once shutdown begins, so orchestrators stop routing here.
     pub ready: Arc<AtomicBool>,
+    pub pipeline: Pipeline,
+    /// `None`: the admin API is off (404).
+    pub admin_token: Option<SecretString>,
+    pub workers: usize,
+    pub redis_configured: bool,
 }
 
 /// The correlation id of a request, in its extensions.
@@ -150,6 +160,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(render_metrics))
+        .nest("/admin", admin::router(state.clone()))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
         .layer(middleware::from_fn(request_context))
@@ -242,6 +253,7 @@ async fn accept(
     match state.inbox.submit(event).await {
         Ok(InsertOutcome::Accepted { event_id }) => {
             record_event(kind, &source_id, &event_id, false);
+            state.pipeline.wake();
             Ok((
                 StatusCode::OK,
                 json!({"status": "accepted", "event_id": event_id}),
@@ -299,10 +311,13 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Each dependency's state. Only the store decides the status code (503 when it is down:
+/// webhooks cannot be accepted); anything else down makes the service `degraded`, since
+/// work is delayed but nothing is lost.
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let (store, store_ok) = match state.store.ping().await {
         Ok(latency) => (
-            json!({"status": "ok", "backend": state.store.backend(), "latency_ms": latency.as_secs_f64() * 1e3}),
+            json!({"status": "ok", "backend": state.store.backend(), "latency_ms": ms(latency)}),
             true,
         ),
         Err(e) => {
@@ -313,20 +328,78 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             )
         }
     };
-    let depth = state.store.inbox_depth().await.ok();
+    let warehouse = state.pipeline.warehouse();
+    let started = Instant::now();
+    let (warehouse, warehouse_ok) = match warehouse.ping().await {
+        Ok(()) => (
+            json!({"status": "ok", "backend": warehouse.backend(), "latency_ms": ms(started.elapsed())}),
+            true,
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "health: warehouse unreachable");
+            (
+                json!({"status": "down", "backend": warehouse.backend(), "last_error": "warehouse unreachable"}),
+                false,
+            )
+        }
+    };
+    let (gong, gong_ok) = match state.pipeline.gong() {
+        None => (json!({"status": "not_configured"}), true),
+        Some(g) => {
+            let breaker = g.breaker().state();
+            let ok = breaker == crate::breaker::BreakerState::Closed;
+            (
+                json!({
+                    "status": if ok { "ok" } else { "degraded" },
+                    "circuit_breaker": breaker.as_str(),
+                    "daily_budget_remaining": g.daily_budget_remaining(),
+                }),
+                ok,
+            )
+        }
+    };
+    let redis = if state.redis_configured {
+        json!({"status": "pending", "note": "notifications stay in the outbox until the publisher runs"})
+    } else {
+        json!({"status": "not_configured", "note": "notifications stay in the outbox"})
+    };
+    let queue = match state.store.queue_stats(crate::verify::now_ms()).await {
+        Ok(q) => json!({
+            "status": "ok", "pending": q.pending, "processing": q.processing,
+            "retrying": q.retrying, "dead_letter": q.dead, "done": q.done,
+            "oldest_pending_age_seconds": q.oldest_pending_age_ms.map(|a| a as f64 / 1e3),
+            "outbox_pending": state.store.outbox_pending().await.ok(),
+        }),
+        Err(_) => json!({"status": "down"}),
+    };
+    let status = if !store_ok {
+        "down"
+    } else if warehouse_ok && gong_ok {
+        "ok"
+    } else {
+        "degraded"
+    };
     let body = json!({
-        "status": if store_ok { "ok" } else { "down" },
+        "status": status,
         "dependencies": {
             "store": store,
-            "queue": {"inbox_depth": depth},
+            "warehouse": warehouse,
+            "gong_api": gong,
+            "redis": redis,
+            "queue": queue,
+            "workers": {"status": "ok", "count": state.workers},
         },
     });
-    let status = if store_ok {
+    let code = if store_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, axum::Json(body)).into_response()
+    (code, axum::Json(body)).into_response()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 async fn live() -> impl IntoResponse {

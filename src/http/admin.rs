@@ -1,0 +1,247 @@
+//! The admin API (design §4): inspect events and their history, requeue, backfill.
+//!
+//! Off unless `ADMIN_TOKEN` is set: then every route answers 404, as if it did not exist,
+//! so an unconfigured service exposes nothing. With a token, a request without the right
+//! `Authorization: Bearer <token>` gets 401. The token compares in constant time.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use crate::pipeline::reconcile;
+use crate::store::{EventFilter, StoreError};
+use crate::verify::now_ms;
+use crate::warehouse::{self, WarehouseError};
+
+/// Why an admin request failed; each maps to one status and a stable code.
+#[derive(Debug)]
+enum AdminError {
+    /// 404: admin API off (no ADMIN_TOKEN), or no such event.
+    NotFound(&'static str),
+    /// 401: missing or wrong bearer token.
+    Unauthorized,
+    /// 400: a parameter the operator must fix.
+    BadRequest(String),
+    /// 409: the request makes no sense in the event's current state.
+    Conflict(String),
+    /// 503: a dependency (store, warehouse, Gong) failed; retry later.
+    Unavailable(String),
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            AdminError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.to_owned()),
+            AdminError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer <ADMIN_TOKEN>".to_owned(),
+            ),
+            AdminError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
+            AdminError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            AdminError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+        };
+        (
+            status,
+            axum::Json(json!({"error": code, "message": message})),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        tracing::warn!(error = %e, "admin: store error");
+        AdminError::Unavailable("the store is unavailable".into())
+    }
+}
+
+impl From<WarehouseError> for AdminError {
+    fn from(e: WarehouseError) -> Self {
+        tracing::warn!(error = %e, "admin: warehouse error");
+        AdminError::Unavailable("the warehouse is unavailable".into())
+    }
+}
+
+type AdminResult = Result<axum::Json<Value>, AdminError>;
+
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/events", get(list_events))
+        .route("/events/{id}", get(event))
+        .route("/events/{id}/reprocess", post(reprocess))
+        .route("/dlq", get(dlq))
+        .route("/dlq/{id}/retry", post(dlq_retry))
+        .route("/backfill", post(backfill))
+        .fallback(|| async { AdminError::NotFound("no such route") })
+        .route_layer(middleware::from_fn_with_state(state, authorize))
+}
+
+async fn authorize(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Result<Response, AdminError> {
+    let Some(token) = &state.admin_token else {
+        return Err(AdminError::NotFound("no such route"));
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !bool::from(given.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
+        return Err(AdminError::Unauthorized);
+    }
+    Ok(next.run(req).await)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    kind: Option<String>,
+    limit: Option<i64>,
+}
+
+const STATUSES: [&str; 5] = ["pending", "processing", "done", "failed", "dead"];
+const KINDS: [&str; 3] = ["call", "email", "meeting"];
+
+async fn list_events(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<ListQuery>,
+) -> AdminResult {
+    if let Some(s) = q.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        return Err(AdminError::BadRequest(format!(
+            "status {s:?} is not one of {STATUSES:?}"
+        )));
+    }
+    if let Some(k) = q.kind.as_deref().filter(|k| !KINDS.contains(k)) {
+        return Err(AdminError::BadRequest(format!(
+            "kind {k:?} is not one of {KINDS:?}"
+        )));
+    }
+    let filter = EventFilter {
+        status: q.status,
+        kind: q.kind,
+        limit: q.limit.unwrap_or(100),
+        ..Default::default()
+    };
+    let events = state.store.list_events(&filter).await?;
+    Ok(axum::Json(json!({"events": events})))
+}
+
+async fn event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> AdminResult {
+    let Some(summary) = state.store.event_summary(&id).await? else {
+        return Err(AdminError::NotFound("no such event"));
+    };
+    let stored = state.store.event(&id).await?;
+    let payload = stored
+        .map(|e| serde_json::from_slice::<Value>(&e.payload).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    let history = state
+        .pipeline
+        .warehouse()
+        .select(&warehouse::HISTORY, "event_id", &id)
+        .await?;
+    let outbox: Vec<Value> = state
+        .store
+        .outbox_for_event(&id)
+        .await?
+        .into_iter()
+        .map(|o| {
+            json!({
+                "notification_id": o.notification_id, "type": o.message_type,
+                "priority": o.priority, "published": o.published_at_ms.is_some(),
+                "message": serde_json::from_str::<Value>(&o.message).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "event": summary, "payload": payload, "history": history, "notifications": outbox,
+    })))
+}
+
+async fn reprocess(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> AdminResult {
+    let Some(summary) = state.store.event_summary(&id).await? else {
+        return Err(AdminError::NotFound("no such event"));
+    };
+    let queued = state
+        .store
+        .reprocess(Some(&id), None, None, now_ms())
+        .await?;
+    if queued == 0 {
+        return Err(AdminError::Conflict(format!(
+            "the event is {} right now; try again when it is finished",
+            summary.status
+        )));
+    }
+    state.pipeline.wake();
+    Ok(axum::Json(json!({"queued": queued, "event_id": id})))
+}
+
+async fn dlq(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>) -> AdminResult {
+    let filter = EventFilter {
+        status: Some("dead".into()),
+        kind: q.kind,
+        limit: q.limit.unwrap_or(100),
+        ..Default::default()
+    };
+    let events = state.store.list_events(&filter).await?;
+    Ok(axum::Json(json!({"events": events})))
+}
+
+async fn dlq_retry(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> AdminResult {
+    let requeued = state.store.requeue_dead(Some(&id), now_ms()).await?;
+    if requeued == 0 {
+        return Err(match state.store.event_summary(&id).await? {
+            None => AdminError::NotFound("no such event"),
+            Some(e) => AdminError::Conflict(format!(
+                "the event is {}, not in the dead-letter queue",
+                e.status
+            )),
+        });
+    }
+    state.pipeline.wake();
+    Ok(axum::Json(json!({"requeued": requeued, "event_id": id})))
+}
+
+#[derive(Deserialize)]
+struct BackfillRequest {
+    from: String,
+    to: String,
+}
+
+async fn backfill(
+    State(state): State<Arc<AppState>>,
+    body: Result<axum::Json<BackfillRequest>, axum::extract::rejection::JsonRejection>,
+) -> AdminResult {
+    let axum::Json(req) = body.map_err(|e| {
+        AdminError::BadRequest(format!(
+            "expected {{\"from\": ISO-8601, \"to\": ISO-8601}}: {e}"
+        ))
+    })?;
+    let (from, to) = reconcile::period(&req.from, &req.to).map_err(AdminError::BadRequest)?;
+    let Some(gong) = state.pipeline.gong() else {
+        return Err(AdminError::Conflict(
+            "backfill needs the Gong API: set GONG_API_KEY or GONG_API_BEARER_TOKEN".into(),
+        ));
+    };
+    let report = reconcile::enqueue_period(&state.store, gong, from, to, "backfill")
+        .await
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    state.pipeline.wake();
+    Ok(axum::Json(
+        json!({"from": from, "to": to, "report": report}),
+    ))
+}

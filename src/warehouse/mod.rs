@@ -1,0 +1,151 @@
+//! The warehouse: where raw webhooks, enhanced rows and the processing history land.
+//!
+//! Rows travel as JSON objects, one per row, whose fields are the table's columns (see
+//! [`tables`]). That is the natural shape for Snowflake, whose batch insert binds one JSON
+//! array and `FLATTEN`s it, and it lets one generic SQL writer serve every table on SQLite
+//! and PostgreSQL: each column's [`ColType`] says how to bind the JSON value.
+//!
+//! A trait, because there really are several backends (SQLite, PostgreSQL, Snowflake) and
+//! the pipeline must not care which one it writes to.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::store::Store;
+
+mod sql;
+pub mod tables;
+
+pub use sql::SqlWarehouse;
+pub use tables::{CALLS, EMAILS, HISTORY, MEETINGS, RAW};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    #[error("warehouse error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("warehouse migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row that does not fit its table (a bug on our side, never the client's input).
+    #[error("row for {table} is invalid: {reason}")]
+    BadRow { table: &'static str, reason: String },
+    #[error("warehouse unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// How a column's JSON value is bound and stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    Text,
+    Int,
+    Float,
+    Bool,
+    /// RFC 3339 text in the row; TIMESTAMPTZ / TIMESTAMP_TZ where the backend has one.
+    Time,
+    /// Any JSON; JSONB on PostgreSQL, VARIANT on Snowflake, TEXT on SQLite.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColType,
+}
+
+/// What a write does when a row with the same key exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Keep the existing row (raw webhooks and history: written once, never changed).
+    InsertIgnore,
+    /// Replace every non-key column, unless the stored row's `version` column is newer:
+    /// a worker whose lease expired cannot overwrite the result of the one that took over.
+    Upsert { version: &'static str },
+}
+
+#[derive(Debug)]
+pub struct Table {
+    pub name: &'static str,
+    /// The key columns (also the conflict target).
+    pub key: &'static [&'static str],
+    pub columns: &'static [Column],
+    pub mode: WriteMode,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// A batch of rows for one table, written as one statement (or a few, for very large
+/// batches).
+#[derive(Debug, Clone)]
+pub struct Rows {
+    pub table: &'static Table,
+    pub rows: Vec<Map<String, Value>>,
+}
+
+impl Rows {
+    /// Serialises typed rows; each must serialise to a JSON object.
+    pub fn of<T: Serialize>(table: &'static Table, rows: &[T]) -> Result<Rows, WarehouseError> {
+        let rows = rows
+            .iter()
+            .map(|r| match serde_json::to_value(r) {
+                Ok(Value::Object(m)) => Ok(m),
+                Ok(_) => Err(WarehouseError::BadRow {
+                    table: table.name,
+                    reason: "not a JSON object".into(),
+                }),
+                Err(e) => Err(WarehouseError::BadRow {
+                    table: table.name,
+                    reason: e.to_string(),
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Rows { table, rows })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+pub type WarehouseFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, WarehouseError>> + Send + 'a>>;
+
+pub trait Warehouse: Send + Sync + Debug {
+    /// `sqlite`, `postgres` or `snowflake`.
+    fn backend(&self) -> &'static str;
+    /// Creates or upgrades the tables (idempotent).
+    fn migrate(&self) -> WarehouseFuture<'_, ()>;
+    /// Writes a batch in one transaction, as [`Table::mode`] says.
+    fn write<'a>(&'a self, rows: &'a Rows) -> WarehouseFuture<'a, ()>;
+    /// One row by its key (single-column keys), as a JSON object of its columns.
+    fn fetch<'a>(
+        &'a self,
+        table: &'static Table,
+        key: &'a str,
+    ) -> WarehouseFuture<'a, Option<Map<String, Value>>>;
+    /// Every row whose `column` equals `value`, ordered by the table's key (history of an
+    /// event, raw rows of a source id, …).
+    fn select<'a>(
+        &'a self,
+        table: &'static Table,
+        column: &'static str,
+        value: &'a str,
+    ) -> WarehouseFuture<'a, Vec<Map<String, Value>>>;
+    /// Number of rows in a table.
+    fn count<'a>(&'a self, table: &'static Table) -> WarehouseFuture<'a, i64>;
+    /// A cheap round trip, for `/health`.
+    fn ping(&self) -> WarehouseFuture<'_, ()>;
+}
+
+/// The warehouse the configuration names. SQLite and PostgreSQL share the operational
+/// store's pool (the same database, so one writer on SQLite).
+pub fn open(store: &Store) -> Arc<dyn Warehouse> {
+    Arc::new(SqlWarehouse::new(store.clone()))
+}

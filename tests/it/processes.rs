@@ -1,0 +1,218 @@
+//! The real binary as separate `serve` processes: killed with SIGKILL mid-batch, and two
+//! of them sharing one PostgreSQL queue.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use gong_relay::store::Store;
+use gong_relay::warehouse::{self, CALLS, HISTORY, Warehouse};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::pipeline::{call_webhook, eventually, simulator_with};
+
+/// A `gong-relay serve` child process.
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Serve {
+    async fn start(db: &TestDb, sim_url: &str, extra: &[(&str, &str)]) -> Serve {
+        // A free port: bind, read, release (the child binds it right after).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gong-relay"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", &db.url)
+            .env(
+                "GONG_WEBHOOK_PUBLIC_KEYS",
+                json!([read_data("gong_rule_a.pub.b64")]).to_string(),
+            )
+            .env("GONG_WEBHOOK_PUBLIC_URL", PUBLIC_URL)
+            .env("GONG_API_KEY", "sim-key:sim-secret")
+            .env("GONG_API_BASE_URL", sim_url)
+            .env("GONG_API_RATE_LIMIT", "100")
+            .env("GONG_API_BURST_LIMIT", "100")
+            .env("GONG_RECONCILE_INTERVAL", "0")
+            .env("RETRY_BACKOFF", "100ms")
+            .env("RETRY_BACKOFF_MAX", "500ms")
+            .env(
+                "LOG_LEVEL",
+                std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()),
+            )
+            .stdout(Stdio::null());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("gong-relay starts");
+        let s = Serve {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let live = format!("{}/health/live", s.base);
+        eventually(30, "serve to listen", || {
+            let client = client.clone();
+            let live = live.clone();
+            async move {
+                client
+                    .get(&live)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status() == 200)
+            }
+        })
+        .await;
+        s
+    }
+
+    async fn post_call(&self, client: &reqwest::Client, call: &Value) -> String {
+        let body = call_webhook(call);
+        let res = client
+            .post(format!("{}/webhook/gong/calls", self.base))
+            .header("content-type", "application/json")
+            .header("authorization", gong_token(&body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, json) = answer(res).await;
+        assert_eq!(status, 200, "{json}");
+        json["event_id"].as_str().unwrap().to_owned()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn statuses(store: &Store) -> HashMap<String, usize> {
+    let mut by = HashMap::new();
+    for e in store.events().await.unwrap() {
+        *by.entry(e.status).or_insert(0) += 1;
+    }
+    by
+}
+
+/// Every event done once: one row per call, one `call_processed` notification per call,
+/// one successful outbox stage per event.
+async fn assert_exactly_once(store: &Store, wh: &dyn Warehouse, calls: &[Value]) {
+    assert_eq!(wh.count(&CALLS).await.unwrap(), calls.len() as i64);
+    let outbox = store.outbox_entries().await.unwrap();
+    let processed: Vec<_> = outbox
+        .iter()
+        .filter(|o| o.message_type == "call_processed")
+        .collect();
+    assert_eq!(processed.len(), calls.len(), "one notification per call");
+    for c in calls {
+        let id = c["metaData"]["id"].as_str().unwrap();
+        let r = wh.fetch(&CALLS, id).await.unwrap().expect("row");
+        assert_eq!(r["enhanced"], json!(true), "{id}");
+    }
+    for e in store.events().await.unwrap() {
+        let history = wh.select(&HISTORY, "event_id", &e.event_id).await.unwrap();
+        let finished = history
+            .iter()
+            .filter(|h| h["stage"] == json!("outbox") && h["status"] == json!("ok"))
+            .count();
+        assert_eq!(
+            finished, 1,
+            "event {} finished once: {history:?}",
+            e.event_id
+        );
+    }
+}
+
+async fn a_killed_worker_loses_nothing_and_duplicates_nothing(db: TestDb) {
+    // Slow Gong answers keep batches in flight long enough to be cut by the kill.
+    let sim = simulator_with(|c| c.latency = Duration::from_millis(700)).await;
+    let calls = sim.create_calls(100);
+    let env = [("WORKERS", "2"), ("WORKER_LEASE", "2s")];
+    let first = Serve::start(&db, &sim.base_url(), &env).await;
+    let client = reqwest::Client::new();
+    for c in &calls {
+        first.post_call(&client, c).await;
+    }
+    let store = db.store().await;
+    eventually(60, "the first events to finish", || async {
+        statuses(&store)
+            .await
+            .get("done")
+            .filter(|n| **n > 0)
+            .map(|_| ())
+    })
+    .await;
+    first.kill();
+    let at_kill = statuses(&store).await;
+    assert!(
+        at_kill.get("processing").copied().unwrap_or(0) > 0,
+        "the kill came mid-batch: {at_kill:?}"
+    );
+
+    let _second = Serve::start(&db, &sim.base_url(), &env).await;
+    eventually(90, "every event to finish after the restart", || async {
+        let s = statuses(&store).await;
+        (s.get("done") == Some(&calls.len())).then_some(())
+    })
+    .await;
+    let wh = warehouse::open(&store);
+    assert_exactly_once(&store, wh.as_ref(), &calls).await;
+    store.close().await;
+    sim.shutdown().await;
+}
+
+async fn two_processes_share_one_postgres_queue(db: TestDb) {
+    let sim = simulator_with(|_| {}).await;
+    let calls = sim.create_calls(500);
+    let env = [("WORKERS", "4")];
+    let a = Serve::start(&db, &sim.base_url(), &env).await;
+    let b = Serve::start(&db, &sim.base_url(), &env).await;
+    let client = reqwest::Client::new();
+    for (i, c) in calls.iter().enumerate() {
+        let to = if i % 2 == 0 { &a } else { &b };
+        to.post_call(&client, c).await;
+    }
+    let store = db.store().await;
+    eventually(120, "all 500 events to finish", || async {
+        let s = statuses(&store).await;
+        (s.get("done") == Some(&calls.len())).then_some(())
+    })
+    .await;
+    // Nobody processed an event twice: one claim each, one finish each.
+    for e in store.events().await.unwrap() {
+        assert_eq!(e.attempts, 1, "event {} claimed more than once", e.event_id);
+    }
+    let wh = warehouse::open(&store);
+    assert_exactly_once(&store, wh.as_ref(), &calls).await;
+    store.close().await;
+    sim.shutdown().await;
+}
+
+crate::on_both_backends!(a_killed_worker_loses_nothing_and_duplicates_nothing);
+
+mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_share_one_postgres_queue() {
+        if let Some(db) = crate::helpers::TestDb::new(crate::helpers::Backend::Postgres).await {
+            super::two_processes_share_one_postgres_queue(db).await;
+        }
+    }
+}

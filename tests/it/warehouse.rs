@@ -1,0 +1,611 @@
+//! The SQL warehouse on real SQLite and PostgreSQL databases: the DDL matches the table
+//! definitions, every column type round-trips, upserts respect versions, batches are
+//! deduplicated and chunked.
+
+use chrono::{DateTime, TimeZone, Utc};
+use gong_relay::store::Store;
+use gong_relay::warehouse::tables::{CallRow, EmailRow, Enhanced, HistoryRow, MeetingRow, RawRow};
+use gong_relay::warehouse::{
+    CALLS, EMAILS, HISTORY, MEETINGS, RAW, Rows, SqlWarehouse, Table, Warehouse, WarehouseError,
+};
+use serde_json::{Map, Value, json};
+
+use crate::helpers::*;
+
+const TABLES: [&Table; 5] = [&RAW, &CALLS, &EMAILS, &MEETINGS, &HISTORY];
+
+/// A migrated store (the operational tables first, as the app does) and its warehouse.
+async fn warehouse(db: &TestDb) -> (Store, SqlWarehouse) {
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let wh = SqlWarehouse::new(store.clone());
+    wh.migrate().await.unwrap();
+    (store, wh)
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).unwrap()
+}
+
+fn enhanced(version: i64, source_event_id: &str) -> Enhanced {
+    Enhanced {
+        crm_context: Value::Null,
+        sentiment_score: None,
+        insights: json!([]),
+        priority: "low".into(),
+        next_steps: json!([]),
+        data_quality_score: 0.5,
+        enhanced: false,
+        enhancement_note: Some("gong api not configured".into()),
+        is_test: false,
+        source_event_id: source_event_id.into(),
+        version,
+        updated_at: at(1_780_000_000_000 + version),
+    }
+}
+
+/// A call row with every optional field empty.
+fn bare_call(call_id: &str, version: i64) -> CallRow {
+    CallRow {
+        call_id: call_id.into(),
+        title: None,
+        url: None,
+        started: None,
+        scheduled: None,
+        duration_seconds: None,
+        direction: None,
+        system: None,
+        scope: None,
+        media: None,
+        language: None,
+        workspace_id: None,
+        primary_user_id: None,
+        is_private: None,
+        participants: Value::Null,
+        trackers: Value::Null,
+        topics: Value::Null,
+        action_items: Value::Null,
+        brief: None,
+        key_points: Value::Null,
+        interaction_stats: Value::Null,
+        talk_ratio: None,
+        transcript: Value::Null,
+        call_outcome: None,
+        enhanced: enhanced(version, "evt-0"),
+    }
+}
+
+fn titled_call(call_id: &str, version: i64, title: &str) -> CallRow {
+    CallRow {
+        title: Some(title.into()),
+        ..bare_call(call_id, version)
+    }
+}
+
+fn email(email_id: &str, version: i64, subject: &str) -> EmailRow {
+    EmailRow {
+        email_id: email_id.into(),
+        thread_id: Some("thread-1".into()),
+        subject: Some(subject.into()),
+        from_address: json!({"email": "ann@example.com", "name": "Ann"}),
+        recipients: json!([{"email": "bob@example.com"}]),
+        sent_at: Some(at(1_780_000_000_123)),
+        direction: Some("Outbound".into()),
+        body: Some("Hello".into()),
+        workspace_id: None,
+        participants: json!([]),
+        word_count: 1,
+        enhanced: enhanced(version, "evt-e"),
+    }
+}
+
+fn raw(event_id: &str, source_id: &str, payload: Value) -> RawRow {
+    RawRow {
+        event_id: event_id.into(),
+        kind: "call".into(),
+        source_id: source_id.into(),
+        received_at: at(1_780_000_000_000),
+        request_id: "req-1".into(),
+        auth_method: "jwt_rs256".into(),
+        key_id: None,
+        is_test: true,
+        body_sha256: "ab".repeat(32),
+        payload,
+    }
+}
+
+/// A UUID v7 for the given millisecond: time-ordered like the pipeline's history ids.
+fn history_id(ms: i64) -> String {
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        (ms / 1000) as u64,
+        (ms % 1000) as u32 * 1_000_000,
+    );
+    uuid::Uuid::new_v7(ts).to_string()
+}
+
+fn history(history_id: String, event_id: &str, attempt: i64, stage: &str, ms: i64) -> HistoryRow {
+    HistoryRow {
+        history_id,
+        event_id: event_id.into(),
+        attempt,
+        stage: stage.into(),
+        status: "ok".into(),
+        error: None,
+        started_at: at(ms),
+        finished_at: at(ms + 7),
+        duration_ms: 7,
+        request_id: "req-h".into(),
+    }
+}
+
+async fn write<T: serde::Serialize>(wh: &SqlWarehouse, table: &'static Table, rows: &[T]) {
+    wh.write(&Rows::of(table, rows).unwrap()).await.unwrap();
+}
+
+async fn fetch(wh: &SqlWarehouse, table: &'static Table, key: &str) -> Map<String, Value> {
+    wh.fetch(table, key).await.unwrap().expect("row exists")
+}
+
+async fn migrate_is_idempotent_and_creates_every_table(db: TestDb) {
+    let (store, wh) = warehouse(&db).await;
+    // Twice more, in both orders: each migrator tolerates the other's versions.
+    wh.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    wh.migrate().await.unwrap();
+    assert_eq!(
+        wh.backend(),
+        if db.url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
+    wh.ping().await.unwrap();
+    for table in TABLES {
+        assert_eq!(wh.count(table).await.unwrap(), 0, "{}", table.name);
+        // Selecting names every column of the definition: a column missing from the DDL
+        // fails here.
+        let none = wh.select(table, table.key[0], "nothing").await.unwrap();
+        assert!(none.is_empty(), "{}", table.name);
+        assert!(wh.fetch(table, "nothing").await.unwrap().is_none());
+    }
+    // The operational store still works next to the warehouse.
+    assert_eq!(store.inbox_depth().await.unwrap(), 0);
+    store.close().await;
+}
+
+async fn calls_round_trip_every_column_type(db: TestDb) {
+    let (store, wh) = warehouse(&db).await;
+    let full = CallRow {
+        call_id: "7782342274025937895".into(),
+        title: Some("Quarterly review — ACME".into()),
+        url: Some("https://app.gong.io/call?id=7782342274025937895".into()),
+        started: Some(at(1_780_000_000_250)),
+        scheduled: Some(at(1_779_999_900_000)),
+        duration_seconds: Some(1834.5),
+        direction: Some("Conference".into()),
+        system: Some("Zoom".into()),
+        scope: Some("External".into()),
+        media: Some("Video".into()),
+        language: Some("eng".into()),
+        workspace_id: Some("623457276584334".into()),
+        primary_user_id: Some("234599484848423".into()),
+        is_private: Some(true),
+        participants: json!([
+            {"name": "Ann", "emailAddress": "ann@example.com", "affiliation": "Internal",
+             "context": [{"system": "Salesforce", "objects": [{"objectType": "Contact",
+                 "fields": [{"name": "Title", "value": "VP"}]}]}]},
+            {"name": "Bob", "emailAddress": null, "speakerId": 42}
+        ]),
+        trackers: json!([{"name": "Pricing", "count": 3, "occurrences": [{"startTime": 12.5}]}]),
+        topics: json!([{"name": "Budget", "duration": 120.25}]),
+        action_items: json!(["Send the proposal", "Book a follow-up"]),
+        brief: Some("Customer asked about pricing.\nFollow-up next week.".into()),
+        key_points: json!([{"text": "Budget approved"}]),
+        interaction_stats: json!({"talkRatio": 0.42, "longestMonologue": 95, "nested": {"deep": [1, 2, {"x": true}]}}),
+        talk_ratio: Some(0.42),
+        transcript: json!([{"speakerId": "42", "topic": "Pricing",
+            "sentences": [{"start": 0, "end": 1500, "text": "Hello \"there\" ☃"}]}]),
+        call_outcome: Some("Qualified".into()),
+        enhanced: Enhanced {
+            crm_context: json!({"accounts": [{"id": "001", "name": "ACME"}]}),
+            sentiment_score: Some(-0.25),
+            insights: json!({"risks": ["budget"], "score": 87}),
+            priority: "high".into(),
+            next_steps: json!([{"action": "send proposal", "due": "2026-12-01"}]),
+            data_quality_score: 0.95,
+            enhanced: true,
+            enhancement_note: None,
+            is_test: false,
+            source_event_id: "evt-full".into(),
+            version: 1_780_000_001_000,
+            updated_at: at(1_780_000_001_999),
+        },
+    };
+    let mut rows = Rows::of(&CALLS, &[full.clone(), bare_call("bare-1", 1)]).unwrap();
+    // Times with other offsets, and finer than milliseconds: stored as the same instant,
+    // read back in UTC with milliseconds.
+    rows.rows[0].insert("started".into(), json!("2026-05-28T22:16:40.250+02:00"));
+    rows.rows[0].insert("scheduled".into(), json!("2026-05-28T15:45:00.000-05:00"));
+    rows.rows[0].insert("unknown_field".into(), json!("ignored"));
+    wh.write(&rows).await.unwrap();
+    assert_eq!(wh.count(&CALLS).await.unwrap(), 2);
+
+    let got = fetch(&wh, &CALLS, "7782342274025937895").await;
+    let mut expected = serde_json::to_value(&full).unwrap();
+    expected["started"] = json!("2026-05-28T20:16:40.250Z");
+    expected["scheduled"] = json!("2026-05-28T20:45:00.000Z");
+    expected["updated_at"] = json!("2026-05-28T20:26:41.999Z");
+    assert_eq!(Value::Object(got.clone()), expected);
+    // Spelled out, so the test does not rest on serialisation alone.
+    assert_eq!(got.len(), CALLS.columns.len());
+    assert_eq!(got["is_private"], json!(true));
+    assert_eq!(got["enhanced"], json!(true));
+    assert_eq!(got["is_test"], json!(false));
+    assert_eq!(got["duration_seconds"], json!(1834.5));
+    assert_eq!(got["sentiment_score"], json!(-0.25));
+    assert_eq!(got["version"], json!(1_780_000_001_000i64));
+    assert_eq!(got["enhancement_note"], Value::Null);
+    assert_eq!(
+        got["participants"][0]["context"][0]["objects"][0]["fields"][0]["value"],
+        json!("VP")
+    );
+    assert_eq!(got["participants"][1]["emailAddress"], Value::Null);
+    assert_eq!(
+        got["transcript"][0]["sentences"][0]["text"],
+        json!("Hello \"there\" ☃")
+    );
+    assert!(!got.contains_key("unknown_field"));
+
+    let bare = fetch(&wh, &CALLS, "bare-1").await;
+    assert_eq!(bare.len(), CALLS.columns.len());
+    for col in [
+        "title",
+        "started",
+        "duration_seconds",
+        "is_private",
+        "participants",
+        "transcript",
+        "crm_context",
+        "sentiment_score",
+    ] {
+        assert_eq!(bare[col], Value::Null, "{col}");
+    }
+    assert_eq!(bare["insights"], json!([]));
+    assert_eq!(bare["priority"], json!("low"));
+    assert_eq!(bare["data_quality_score"], json!(0.5));
+    assert_eq!(bare["enhanced"], json!(false));
+    assert_eq!(bare["updated_at"], json!("2026-05-28T20:26:40.001Z"));
+
+    // A non-string value in a text column is kept as its JSON text.
+    let mut rows = Rows::of(&CALLS, &[bare_call("bare-2", 1)]).unwrap();
+    rows.rows[0].insert("title".into(), json!({"a": 1}));
+    rows.rows[0].insert("media".into(), json!(12));
+    wh.write(&rows).await.unwrap();
+    let got = fetch(&wh, &CALLS, "bare-2").await;
+    assert_eq!(got["title"], json!(r#"{"a":1}"#));
+    assert_eq!(got["media"], json!("12"));
+
+    assert!(wh.fetch(&CALLS, "unknown").await.unwrap().is_none());
+    store.close().await;
+}
+
+async fn upsert_replaces_older_rows_only(db: TestDb) {
+    let (store, wh) = warehouse(&db).await;
+    write(&wh, &CALLS, &[titled_call("c1", 10, "first")]).await;
+    assert_eq!(fetch(&wh, &CALLS, "c1").await["title"], json!("first"));
+
+    write(&wh, &CALLS, &[titled_call("c1", 20, "newer")]).await;
+    let got = fetch(&wh, &CALLS, "c1").await;
+    assert_eq!(got["title"], json!("newer"));
+    assert_eq!(got["version"], json!(20));
+
+    // A worker whose lease expired writes its older result late: ignored, no error.
+    write(&wh, &CALLS, &[titled_call("c1", 15, "stale")]).await;
+    let got = fetch(&wh, &CALLS, "c1").await;
+    assert_eq!(got["title"], json!("newer"));
+    assert_eq!(got["version"], json!(20));
+
+    // The same version again (reprocessing the same claim) replaces the row.
+    let mut again = titled_call("c1", 20, "again");
+    again.is_private = Some(false);
+    write(&wh, &CALLS, &[again]).await;
+    let got = fetch(&wh, &CALLS, "c1").await;
+    assert_eq!(got["title"], json!("again"));
+    assert_eq!(got["is_private"], json!(false));
+
+    // Every non-key column is replaced, NULLs included.
+    write(&wh, &CALLS, &[bare_call("c1", 30)]).await;
+    let got = fetch(&wh, &CALLS, "c1").await;
+    assert_eq!(got["title"], Value::Null);
+    assert_eq!(got["is_private"], Value::Null);
+    assert_eq!(wh.count(&CALLS).await.unwrap(), 1);
+
+    // The meetings table upserts the same way.
+    let meeting = |version: i64, title: &str| MeetingRow {
+        meeting_id: "m1".into(),
+        title: Some(title.into()),
+        start_time: Some(at(1_780_000_000_000)),
+        end_time: Some(at(1_780_003_600_000)),
+        organizer: json!({"email": "ann@example.com"}),
+        invitees: json!([{"email": "bob@example.com"}]),
+        meeting_url: None,
+        call_id: Some("c1".into()),
+        workspace_id: None,
+        participants: json!([]),
+        recorded_call: Value::Null,
+        enhanced: enhanced(version, "evt-m"),
+    };
+    write(&wh, &MEETINGS, &[meeting(5, "new")]).await;
+    write(&wh, &MEETINGS, &[meeting(4, "old")]).await;
+    let got = fetch(&wh, &MEETINGS, "m1").await;
+    assert_eq!(got["title"], json!("new"));
+    assert_eq!(got["end_time"], json!("2026-05-28T21:26:40.000Z"));
+    assert_eq!(got["recorded_call"], Value::Null);
+    store.close().await;
+}
+
+async fn one_batch_with_a_key_twice_keeps_the_highest_version(db: TestDb) {
+    let (store, wh) = warehouse(&db).await;
+    write(
+        &wh,
+        &EMAILS,
+        &[
+            email("e1", 5, "v5"),
+            email("e2", 1, "other"),
+            email("e1", 9, "v9"),
+            email("e1", 7, "v7"),
+            // Ties: the later row wins, as a later write would.
+            email("e3", 3, "first"),
+            email("e3", 3, "second"),
+        ],
+    )
+    .await;
+    assert_eq!(wh.count(&EMAILS).await.unwrap(), 3);
+    let e1 = fetch(&wh, &EMAILS, "e1").await;
+    assert_eq!(e1["subject"], json!("v9"));
+    assert_eq!(e1["version"], json!(9));
+    assert_eq!(e1["word_count"], json!(1));
+    assert_eq!(e1["from_address"]["name"], json!("Ann"));
+    assert_eq!(e1["sent_at"], json!("2026-05-28T20:26:40.123Z"));
+    assert_eq!(fetch(&wh, &EMAILS, "e2").await["subject"], json!("other"));
+    assert_eq!(fetch(&wh, &EMAILS, "e3").await["subject"], json!("second"));
+
+    // A stored row of a higher version still wins over the batch's best.
+    write(&wh, &EMAILS, &[email("e1", 8, "v8"), email("e1", 6, "v6")]).await;
+    assert_eq!(fetch(&wh, &EMAILS, "e1").await["subject"], json!("v9"));
+    store.close().await;
+}
+
+async fn insert_ignore_keeps_the_first_raw_row(db: TestDb) {
+    let (store, wh) = warehouse(&db).await;
+    write(&wh, &RAW, &[raw("evt-1", "call-1", json!({"n": 1}))]).await;
+    // Written again (a retry after a crash): the stored row stays as it was.
+    write(
+        &wh,
+        &RAW,
+        &[
+            raw("evt-2", "call-1", json!({"n": 2})),
+            raw("evt-1", "call-1", json!({"n": 99})),
+        ],
+    )
+    .await;
+    // Twice in one batch: the first one is kept.
+    write(
+        &wh,
+        &RAW,
+        &[
+            raw("evt-3", "call-2", json!({"n": 3})),
+            raw("evt-3", "call-2", json!({"n": 4})),
+        ],
+    )
+    .await;
+    assert_eq!(wh.count(&RAW).await.unwrap(), 3);
+    let first = fetch(&wh, &RAW, "evt-1").await;
+    assert_eq!(first["payload"], json!({"n": 1}));
+    assert_eq!(first["is_test"], json!(true));
+    assert_eq!(first["key_id"], Value::Null);
+    assert_eq!(first["received_at"], json!("2026-05-28T20:26:40.000Z"));
+    assert_eq!(fetch(&wh, &RAW, "evt-3").await["payload"], json!({"n": 3}));
+
+    let of_call: Vec<Value> = wh
+        .select(&RAW, "source_id", "call-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r["event_id"].clone())
+        .collect();
+    assert_eq!(of_call, [json!("evt-1"), json!("evt-2")]);
+    store.close().await;
+}
+
+async fn a_large_history_batch_is_written_in_chunks(db: TestDb) {
+    let (store, wh) = warehouse(&db).await;
+    // 10 columns: 3,000 rows per statement, so 4,000 rows take two statements (in one
+    // transaction).
+    const N: i64 = 4_000;
+    let base = 1_780_000_000_000;
+    let rows: Vec<HistoryRow> = (0..N)
+        .map(|i| {
+            history(
+                history_id(base + i),
+                &format!("evt-{}", i % 100),
+                1 + i / 100,
+                "enhance",
+                base + i,
+            )
+        })
+        .collect();
+    write(&wh, &HISTORY, &rows).await;
+    assert_eq!(wh.count(&HISTORY).await.unwrap(), N);
+    // A row from each statement reads back intact.
+    for i in [0, 3_500] {
+        let got = fetch(&wh, &HISTORY, &rows[i as usize].history_id).await;
+        assert_eq!(got["event_id"], json!(format!("evt-{}", i % 100)));
+        assert_eq!(got["attempt"], json!(1 + i / 100));
+        assert_eq!(
+            got["started_at"],
+            json!(at(base + i).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        );
+    }
+    assert_eq!(
+        wh.select(&HISTORY, "event_id", "evt-7")
+            .await
+            .unwrap()
+            .len(),
+        40
+    );
+    // Writing the same rows again changes nothing.
+    write(&wh, &HISTORY, &rows).await;
+    assert_eq!(wh.count(&HISTORY).await.unwrap(), N);
+    store.close().await;
+}
+
+async fn select_returns_an_events_history_in_order(db: TestDb) {
+    let (store, wh) = warehouse(&db).await;
+    let t = 1_780_000_000_000;
+    let stages = ["parse", "enhance", "insights", "warehouse"];
+    let mut rows: Vec<HistoryRow> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let ms = t + 10 * i as i64;
+            history(history_id(ms), "evt-a", 1, s, ms)
+        })
+        .collect();
+    rows.push(history(history_id(t + 5), "evt-b", 1, "parse", t + 5));
+    let mut failed = history(history_id(t + 100), "evt-a", 2, "warehouse", t + 100);
+    failed.status = "failed".into();
+    failed.error = Some("warehouse unavailable".into());
+    rows.push(failed);
+    // Written out of order, in two batches.
+    rows.reverse();
+    write(&wh, &HISTORY, &rows[..3]).await;
+    write(&wh, &HISTORY, &rows[3..]).await;
+
+    let got = wh.select(&HISTORY, "event_id", "evt-a").await.unwrap();
+    let seen: Vec<(Value, Value)> = got
+        .iter()
+        .map(|r| (r["stage"].clone(), r["attempt"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (json!("parse"), json!(1)),
+            (json!("enhance"), json!(1)),
+            (json!("insights"), json!(1)),
+            (json!("warehouse"), json!(1)),
+            (json!("warehouse"), json!(2)),
+        ]
+    );
+    assert_eq!(got[4]["status"], json!("failed"));
+    assert_eq!(got[4]["error"], json!("warehouse unavailable"));
+    assert_eq!(got[0]["error"], Value::Null);
+    assert_eq!(got[0]["finished_at"], json!("2026-05-28T20:26:40.007Z"));
+
+    // By a typed column: its value is parsed as that type.
+    let second = wh.select(&HISTORY, "attempt", "2").await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0]["event_id"], json!("evt-a"));
+    let at_t5 = wh
+        .select(&HISTORY, "started_at", "2026-05-28T22:26:40.005+02:00")
+        .await
+        .unwrap();
+    assert_eq!(at_t5.len(), 1);
+    assert_eq!(at_t5[0]["event_id"], json!("evt-b"));
+    assert!(
+        wh.select(&HISTORY, "event_id", "evt-z")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.close().await;
+}
+
+fn assert_bad_row(err: WarehouseError, table: &str, column: &str) {
+    match err {
+        WarehouseError::BadRow { table: t, reason } => {
+            assert_eq!(t, table);
+            assert!(reason.contains(column), "{reason}");
+        }
+        other => panic!("expected BadRow, got {other:?}"),
+    }
+}
+
+async fn a_value_of_the_wrong_type_is_a_bad_row(db: TestDb) {
+    let (store, wh) = warehouse(&db).await;
+    let t = 1_780_000_000_000;
+    let good = history(history_id(t), "evt-a", 1, "parse", t);
+    let mut rows = Rows::of(
+        &HISTORY,
+        &[
+            good.clone(),
+            history(history_id(t + 1), "evt-a", 1, "x", t + 1),
+        ],
+    )
+    .unwrap();
+    rows.rows[1].insert("attempt".into(), json!("abc"));
+    let err = wh.write(&rows).await.unwrap_err();
+    assert_bad_row(err, "webhook_processing_history", "attempt");
+    // Nothing of the batch was written, the good row included.
+    assert_eq!(wh.count(&HISTORY).await.unwrap(), 0);
+
+    let mut rows = Rows::of(&HISTORY, std::slice::from_ref(&good)).unwrap();
+    rows.rows[0].insert("started_at".into(), json!("yesterday"));
+    assert_bad_row(
+        wh.write(&rows).await.unwrap_err(),
+        "webhook_processing_history",
+        "started_at",
+    );
+    let mut rows = Rows::of(&CALLS, &[bare_call("c1", 1)]).unwrap();
+    rows.rows[0].insert("is_private".into(), json!("yes"));
+    assert_bad_row(
+        wh.write(&rows).await.unwrap_err(),
+        "gong_calls_enhanced",
+        "is_private",
+    );
+    let mut rows = Rows::of(&CALLS, &[bare_call("c1", 1)]).unwrap();
+    rows.rows[0].remove("call_id");
+    assert_bad_row(
+        wh.write(&rows).await.unwrap_err(),
+        "gong_calls_enhanced",
+        "call_id",
+    );
+
+    assert_bad_row(
+        wh.select(&HISTORY, "no_such_column", "x")
+            .await
+            .unwrap_err(),
+        "webhook_processing_history",
+        "no_such_column",
+    );
+    assert_bad_row(
+        wh.select(&HISTORY, "attempt", "abc").await.unwrap_err(),
+        "webhook_processing_history",
+        "attempt",
+    );
+    assert_eq!(wh.count(&HISTORY).await.unwrap(), 0);
+    assert_eq!(wh.count(&CALLS).await.unwrap(), 0);
+
+    // A NOT NULL column left empty is the database's error, not a silent NULL.
+    let mut rows = Rows::of(&HISTORY, &[good]).unwrap();
+    rows.rows[0].remove("stage");
+    assert!(matches!(
+        wh.write(&rows).await.unwrap_err(),
+        WarehouseError::Database(_)
+    ));
+    assert_eq!(wh.count(&HISTORY).await.unwrap(), 0);
+    store.close().await;
+}
+
+crate::on_both_backends!(
+    migrate_is_idempotent_and_creates_every_table,
+    calls_round_trip_every_column_type,
+    upsert_replaces_older_rows_only,
+    one_batch_with_a_key_twice_keeps_the_highest_version,
+    insert_ignore_keeps_the_first_raw_row,
+    a_large_history_batch_is_written_in_chunks,
+    select_returns_an_events_history_in_order,
+    a_value_of_the_wrong_type_is_a_bad_row,
+);
