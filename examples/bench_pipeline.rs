@@ -1,0 +1,126 @@
+//! The pipeline under a burst (design §10): 1,000 signed call webhooks at once, Gong
+//! limited to 3 requests/s (burst 10). Prints how long until every call is enhanced and
+//! stored with its notification queued, and how many Gong requests that took.
+//!
+//! The service runs with its defaults (2.5 requests/s, burst 10, 4 workers) on a temporary
+//! SQLite store, or on `DATABASE_URL` when set (e.g. a PostgreSQL database):
+//!
+//!   cargo run --release --example bench_pipeline -- [webhooks (1000)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use gong_relay::app;
+use gong_relay::config::{Config, RawConfig};
+use gong_relay::simulator::{self, RuleKey, SendOptions, SimConfig};
+use gong_relay::verify::now_ms;
+use gong_relay::warehouse::CALLS;
+
+const KEY: &str = include_str!("../tests/data/gong_rule_a.key.pem");
+const PUBLIC_KEY: &str = include_str!("../tests/data/gong_rule_a.pub.b64");
+
+#[tokio::main]
+async fn main() {
+    let count: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000);
+    let sim = simulator::start(SimConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        rate_limit: 3.0,
+        burst: 10,
+        calls: 0,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let raw = RawConfig {
+        bind_addr: Some("127.0.0.1:0".into()),
+        database_url: Some(database_url.clone()),
+        gong_webhook_public_keys: Some(format!("[\"{}\"]", PUBLIC_KEY.trim())),
+        gong_api_key: Some("sim-key:sim-secret".into()),
+        gong_api_base_url: Some(sim.base_url()),
+        gong_reconcile_interval: Some("0".into()),
+        log_level: Some("warn".into()),
+        ..Default::default()
+    };
+    let config = Config::from_raw(raw).expect("valid configuration");
+    gong_relay::telemetry::init_logging(config.log_format, &config.log_level);
+    let running = app::start(config).await.expect("service starts");
+    let store = running.store().clone();
+
+    let key = RuleKey::from_pkcs8_pem(KEY).expect("test key");
+    let opts = SendOptions {
+        to: format!("http://{}/webhook/gong/calls", running.addr()),
+        count,
+        rate: 0.0,
+        simulator: Some(sim.base_url()),
+        ..SendOptions::default()
+    };
+    println!(
+        "{count} call webhooks at once; simulator 3.0/s burst 10; service defaults; store {}",
+        store.backend()
+    );
+    let started = Instant::now();
+    let report = simulator::send_webhooks(&key, &opts)
+        .await
+        .expect("webhooks sent");
+    let sent_in = started.elapsed();
+    assert_eq!(report.accepted, count, "every webhook accepted: {report:?}");
+
+    loop {
+        let q = store.queue_stats(now_ms()).await.expect("queue stats");
+        if q.done as usize >= count || started.elapsed() > Duration::from_secs(600) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all_done = started.elapsed();
+    let stats = store.queue_stats(now_ms()).await.unwrap();
+    let rows = running.pipeline().warehouse().count(&CALLS).await.unwrap();
+    let outbox = store.outbox_entries().await.unwrap();
+    let processed = outbox
+        .iter()
+        .filter(|o| o.message_type == "call_processed")
+        .count();
+    let mut enhanced = 0;
+    for e in store.events().await.unwrap() {
+        if let Some(r) = running
+            .pipeline()
+            .warehouse()
+            .fetch(&CALLS, &e.source_id)
+            .await
+            .unwrap()
+            && r["enhanced"] == serde_json::json!(true)
+        {
+            enhanced += 1;
+        }
+    }
+    let mut by_path: BTreeMap<(String, u16), usize> = BTreeMap::new();
+    let requests = sim.requests();
+    for r in &requests {
+        *by_path.entry((r.path.clone(), r.status)).or_default() += 1;
+    }
+    println!(
+        "accepted {count} in {:.2} s; all processed after {:.1} s (done {}, dead {}, retrying {})",
+        sent_in.as_secs_f64(),
+        all_done.as_secs_f64(),
+        stats.done,
+        stats.dead,
+        stats.retrying
+    );
+    println!(
+        "warehouse: {rows} call rows, {enhanced} enhanced; outbox: {processed} call_processed of {} notifications",
+        outbox.len()
+    );
+    println!("Gong requests: {} in all", requests.len());
+    for ((path, status), n) in by_path {
+        println!("  {path} {status}: {n}");
+    }
+    running.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
