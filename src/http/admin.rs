@@ -107,34 +107,63 @@ async fn authorize(
     Ok(next.run(req).await)
 }
 
+/// `?status=&kind=&limit=`: every parameter optional, an empty one is absent.
 #[derive(Deserialize)]
 struct ListQuery {
     status: Option<String>,
     kind: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
+}
+
+type QueryResult = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
+
+struct ListParams {
+    status: Option<String>,
+    kind: Option<String>,
+    limit: i64,
+}
+
+fn list_params(q: QueryResult) -> Result<ListParams, AdminError> {
+    let Query(q) = q.map_err(|e| AdminError::BadRequest(e.body_text()))?;
+    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let (status, kind) = (given(q.status), given(q.kind));
+    if let Some(s) = status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        return Err(AdminError::BadRequest(format!(
+            "status {s:?} is not one of {STATUSES:?}"
+        )));
+    }
+    if let Some(k) = kind.as_deref().filter(|k| !KINDS.contains(k)) {
+        return Err(AdminError::BadRequest(format!(
+            "kind {k:?} is not one of {KINDS:?}"
+        )));
+    }
+    let limit = match given(q.limit) {
+        None => 100,
+        Some(l) => l
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                AdminError::BadRequest(format!("limit {l:?} is not a number from 1 to 10000"))
+            })?,
+    };
+    Ok(ListParams {
+        status,
+        kind,
+        limit,
+    })
 }
 
 const STATUSES: [&str; 5] = ["pending", "processing", "done", "failed", "dead"];
 const KINDS: [&str; 3] = ["call", "email", "meeting"];
 
-async fn list_events(
-    State(state): State<Arc<AppState>>,
-    Query(q): Query<ListQuery>,
-) -> AdminResult {
-    if let Some(s) = q.status.as_deref().filter(|s| !STATUSES.contains(s)) {
-        return Err(AdminError::BadRequest(format!(
-            "status {s:?} is not one of {STATUSES:?}"
-        )));
-    }
-    if let Some(k) = q.kind.as_deref().filter(|k| !KINDS.contains(k)) {
-        return Err(AdminError::BadRequest(format!(
-            "kind {k:?} is not one of {KINDS:?}"
-        )));
-    }
+async fn list_events(State(state): State<Arc<AppState>>, q: QueryResult) -> AdminResult {
+    let p = list_params(q)?;
     let filter = EventFilter {
-        status: q.status,
-        kind: q.kind,
-        limit: q.limit.unwrap_or(100),
+        status: p.status,
+        kind: p.kind,
+        limit: p.limit,
         ..Default::default()
     };
     let events = state.store.list_events(&filter).await?;
@@ -190,11 +219,12 @@ async fn reprocess(State(state): State<Arc<AppState>>, Path(id): Path<String>) -
     Ok(axum::Json(json!({"queued": queued, "event_id": id})))
 }
 
-async fn dlq(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>) -> AdminResult {
+async fn dlq(State(state): State<Arc<AppState>>, q: QueryResult) -> AdminResult {
+    let p = list_params(q)?;
     let filter = EventFilter {
         status: Some("dead".into()),
-        kind: q.kind,
-        limit: q.limit.unwrap_or(100),
+        kind: p.kind,
+        limit: p.limit,
         ..Default::default()
     };
     let events = state.store.list_events(&filter).await?;

@@ -37,24 +37,46 @@ pub struct CallLookup {
 pub struct LookupFailure {
     pub message: String,
     pub retryable: bool,
-    /// When Gong or the breaker said when to come back.
-    pub retry_after: Option<Duration>,
-    /// Gong's circuit breaker is open: nothing was tried, so no attempt is used up.
-    pub circuit_open: bool,
+    /// Gong cannot be asked right now for reasons that say nothing about the event (the
+    /// circuit breaker is open, the day's budget is spent, Gong keeps answering 429): wait
+    /// this long without using up an attempt, so an outage delays events, never
+    /// dead-letters them.
+    pub postpone: Option<Duration>,
+    /// Gong refused this request's content (400, an answer we cannot read), not us: another
+    /// grouping of the ids may succeed.
+    pub content_refused: bool,
 }
 
 impl From<&GongError> for LookupFailure {
     fn from(e: &GongError) -> Self {
+        let postpone = match e {
+            GongError::CircuitOpen(d) => Some(*d),
+            GongError::Budget(_) => Some(until_next_utc_day()),
+            GongError::RateLimited { .. } => Some(Duration::ZERO),
+            _ => None,
+        };
         LookupFailure {
             message: e.to_string(),
             retryable: e.is_retryable(),
-            retry_after: match e {
-                GongError::CircuitOpen(d) => Some(*d),
-                _ => None,
-            },
-            circuit_open: matches!(e, GongError::CircuitOpen(_)),
+            postpone,
+            content_refused: matches!(e, GongError::Api { .. } | GongError::Decode { .. }),
         }
     }
+}
+
+/// The daily budget is counted per UTC day (see `gong::limiter`).
+fn until_next_utc_day() -> Duration {
+    let now = chrono::Utc::now();
+    let midnight = (now.date_naive() + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(now);
+    (midnight - now).to_std().unwrap_or_default() + Duration::from_secs(60)
+}
+
+/// Gong ids are strings of digits; anything else would make Gong refuse the whole batch.
+fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub type LookupResult = Result<CallLookup, LookupFailure>;
@@ -86,8 +108,8 @@ impl CallBatcher {
         let gone = || LookupFailure {
             message: "the Gong batcher stopped (shutting down)".into(),
             retryable: true,
-            retry_after: None,
-            circuit_open: false,
+            postpone: None,
+            content_refused: false,
         };
         if self
             .tx
@@ -136,7 +158,10 @@ async fn run(client: Arc<GongClient>, mut rx: mpsc::Receiver<Request>, max_wait:
                 }
                 None => closed = true,
             },
-            _ = tokio::time::sleep_until(sleep_until), if deadline.is_some() => {}
+            // Only while a flush could start: with every flight busy, a passed deadline
+            // would wake this loop at once, forever (the flights' completion wakes it).
+            _ = tokio::time::sleep_until(sleep_until),
+                if deadline.is_some() && in_flight.len() < MAX_IN_FLIGHT => {}
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
         }
     }
@@ -166,7 +191,11 @@ async fn flush(client: Arc<GongClient>, batch: Vec<Request>) {
         .filter(|id| seen.insert(id.as_str()))
         .cloned()
         .collect();
-    let results = lookup(&client, &ids).await;
+    // Ids Gong could never know are answered "not found" without asking: one of them
+    // would make Gong refuse the request for every other id.
+    let (ids, odd): (Vec<String>, Vec<String>) = ids.into_iter().partition(|id| plausible_id(id));
+    let mut results = lookup(&client, &ids).await;
+    results.extend(odd.into_iter().map(|id| (id, Ok(CallLookup::default()))));
     for r in batch {
         let answer = r
             .ids
@@ -184,9 +213,33 @@ async fn flush(client: Arc<GongClient>, batch: Vec<Request>) {
     }
 }
 
+/// Looks the ids up; when Gong refuses a batch for good (a 400, an answer we cannot
+/// read), the batch is halved and each half asked again, so that one bad call fails alone
+/// instead of taking up to 99 others to the dead-letter queue.
+fn lookup<'a>(
+    client: &'a GongClient,
+    ids: &'a [String],
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = HashMap<String, LookupResult>> + Send + 'a>>
+{
+    Box::pin(async move {
+        let results = lookup_once(client, ids).await;
+        let refused = ids.len() > 1
+            && results
+                .values()
+                .any(|r| matches!(r, Err(f) if f.content_refused));
+        if !refused {
+            return results;
+        }
+        let (a, b) = ids.split_at(ids.len() / 2);
+        let mut merged = lookup(client, a).await;
+        merged.extend(lookup(client, b).await);
+        merged
+    })
+}
+
 /// One extensive request, then one transcript request for the calls Gong returned (a call
 /// it does not return has no transcript either).
-async fn lookup(client: &GongClient, ids: &[String]) -> HashMap<String, LookupResult> {
+async fn lookup_once(client: &GongClient, ids: &[String]) -> HashMap<String, LookupResult> {
     let fail = |e: &GongError| {
         let f = LookupFailure::from(e);
         ids.iter().map(|id| (id.clone(), Err(f.clone()))).collect()

@@ -4,7 +4,7 @@
 //! Ids name what a message is about, not which attempt made it: `call:<id>:call_processed:g0`.
 //! A retry, a crash-and-reclaim, a re-fired webhook or the reconciler finding the same call
 //! all produce the same id, which the outbox stores once. A reprocess request starts a new
-//! generation, so its new result is announced again.
+//! generation of that event (`…:g1:<event id>`), so its new result is announced again.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -20,10 +20,16 @@ pub struct About<'a> {
 }
 
 fn id(c: &Claimed, message_type: &str) -> String {
-    format!(
-        "{}:{}:{}:g{}",
-        c.kind, c.source_id, message_type, c.generation
-    )
+    // Generation 0 is shared by every delivery of the same thing; a reprocessed event's
+    // generation is its own (two events of one call each have their own generation 1).
+    if c.generation == 0 {
+        format!("{}:{}:{}:g0", c.kind, c.source_id, message_type)
+    } else {
+        format!(
+            "{}:{}:{}:g{}:{}",
+            c.kind, c.source_id, message_type, c.generation, c.event_id
+        )
+    }
 }
 
 fn message(

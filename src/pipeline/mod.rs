@@ -163,9 +163,36 @@ impl Pipeline {
             .claim(s.claim_batch, s.lease.as_millis() as i64, now_ms())
             .await?;
         let n = claimed.len();
-        if n > 0 {
-            let _busy = telemetry::BackgroundTask::start();
-            self.process(claimed).await;
+        if n == 0 {
+            return Ok(0);
+        }
+        let _busy = telemetry::BackgroundTask::start();
+        // An event claimed more often than MAX_ATTEMPTS never finished an attempt: it
+        // crashes or stalls its worker every time. It goes to the dead-letter queue
+        // without another try.
+        let (runaway, claimed): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .partition(|c| c.attempts as u32 > s.max_attempts);
+        for c in &runaway {
+            let error = format!(
+                "claimed {} times without finishing (worker crashed or stalled each time)",
+                c.attempts
+            );
+            let msg = messages::failed(c, &error);
+            if let Err(e) = self
+                .inner
+                .store
+                .finish(c, Final::Dead, Some(&error), &[msg], now_ms())
+                .await
+            {
+                tracing::error!(event_id = %c.event_id, error = %e, "could not dead-letter event");
+            }
+        }
+        // In its own task: a panic while processing (a bug) costs this batch's events a
+        // lease period, not the worker.
+        let p = self.clone();
+        if let Err(e) = tokio::spawn(async move { p.process(claimed).await }).await {
+            tracing::error!(error = %e, "a batch failed unexpectedly; its events are retried when their leases end");
         }
         Ok(n)
     }
@@ -283,17 +310,29 @@ impl Pipeline {
                 .or(users.and_then(|u| u.as_ref().err()));
             if let Some(f) = failure {
                 let e = format!("Gong API: {}", f.message);
-                if f.circuit_open {
-                    // Nothing was tried: wait for the breaker without using up an attempt.
+                let is_call = matches!(j.item, Some(Item::Call(_)));
+                if let Some(wait) = f.postpone {
+                    // Gong cannot be asked now (breaker, budget, 429s): wait without using
+                    // up an attempt. The floor keeps a half-open breaker's short answer
+                    // from spinning events through the queue.
                     stage.record(j, "retry", Some(&e));
-                    let delay = f.retry_after.unwrap_or(s.retry_base).min(s.retry_max);
-                    j.state = State::Postpone { error: e, delay };
+                    j.state = State::Postpone {
+                        error: e,
+                        delay: wait.max(s.retry_base),
+                    };
                 } else if f.retryable && !j.last_attempt(s) {
                     stage.record(j, "retry", Some(&e));
-                    j.retry(s, e, f.retry_after);
-                } else {
+                    j.retry(s, e, None);
+                } else if is_call {
+                    // A call's value is Gong's data: without it, the dead-letter queue
+                    // (and `dlq retry` once Gong is back) rather than a hollow row.
                     stage.record(j, "failed", Some(&e));
                     j.state = State::Dead(e);
+                } else {
+                    // Emails and meetings carry their content: Gong only adds to it.
+                    let note = format!("{e}; continuing with the webhook's data");
+                    stage.record(j, "partial", Some(&note));
+                    j.note = Some(note);
                 }
                 continue;
             }

@@ -39,8 +39,29 @@ pub struct Report {
 }
 
 /// Lists the calls of `[from, to)` and queues the ones never seen. `origin` is recorded as
-/// the event's auth method (`reconciler` or `backfill`).
+/// the event's auth method (`reconciler` or `backfill`). A long period goes a day at a
+/// time, so memory holds one day's call list, not a year's.
 pub async fn enqueue_period(
+    store: &Store,
+    gong: &GongClient,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    origin: &'static str,
+) -> Result<Report, ReconcileError> {
+    let mut total = Report::default();
+    let mut start = from;
+    while start < to {
+        let end = (start + chrono::Duration::days(1)).min(to);
+        let r = enqueue_window(store, gong, start, end, origin).await?;
+        total.listed += r.listed;
+        total.known += r.known;
+        total.queued += r.queued;
+        start = end;
+    }
+    Ok(total)
+}
+
+async fn enqueue_window(
     store: &Store,
     gong: &GongClient,
     from: DateTime<Utc>,
@@ -60,8 +81,8 @@ pub async fn enqueue_period(
             if known.contains(&id) {
                 return None;
             }
-            // Only the metadata: the pipeline asks Gong for the full data (and the body is
-            // the same on every pass, so the inbox stores it once).
+            // Only the metadata: the pipeline asks Gong for the full data. Being known
+            // (above) is what keeps a later pass from queueing the call again.
             let body = json!({"callData": {"metaData": meta}, "isTest": false});
             Some(InternalEvent {
                 event_id: uuid::Uuid::now_v7().to_string(),
@@ -102,9 +123,16 @@ pub fn spawn(
                 _ = stop.changed() => return,
             }
             let _busy = telemetry::BackgroundTask::start();
-            let to = Utc::now();
+            // The newest calls are left to their webhooks for a while: Gong fires them only
+            // after processing a call, and a pass that took them would process each twice.
+            let settle = (interval * 2).min(Duration::from_secs(3600));
+            let now = Utc::now();
+            let to = now - chrono::Duration::from_std(settle).unwrap_or_default();
             let from =
-                to - chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::days(1));
+                now - chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::days(1));
+            if from >= to {
+                continue;
+            }
             match enqueue_period(&store, &gong, from, to, "reconciler").await {
                 Ok(r) => {
                     if r.queued > 0 {

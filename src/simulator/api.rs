@@ -228,6 +228,14 @@ fn select_page<T>(
     render: impl Fn(&Call) -> T,
 ) -> Result<(Vec<T>, Value), ApiError> {
     let parsed = CallFilter::parse(filter)?;
+    if let Some(ids) = &parsed.ids {
+        let refused = sim.refused_ids.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = ids.iter().find(|id| refused.contains(*id)) {
+            return Err(ApiError::bad_request(format!(
+                "filter.callIds: call {id} cannot be requested"
+            )));
+        }
+    }
     let calls = sim.read_calls();
     let hits: Vec<&Call> = calls
         .iter()

@@ -112,6 +112,8 @@ pub(crate) struct Sim {
     calls: RwLock<Vec<corpus::Call>>,
     log: Mutex<Vec<ServedRequest>>,
     meetings: Mutex<std::collections::BTreeMap<String, Value>>,
+    /// Fault injection: requests naming one of these call ids are answered 400.
+    refused_ids: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Sim {
@@ -210,6 +212,15 @@ impl SimHandle {
             .pop()
             .unwrap_or(Value::Null)
     }
+    /// From now on, answers 400 to any call request that names `id` (a fault for tests of
+    /// how a client copes with Gong refusing one id of a batch).
+    pub fn refuse_call_id(&self, id: &str) {
+        self.sim
+            .refused_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned());
+    }
     pub fn set_fail_rate(&self, r: f64) {
         self.sim.fail_rate.store(r.to_bits(), Ordering::Relaxed);
     }
@@ -251,6 +262,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         calls: RwLock::new(calls),
         log: Mutex::new(Vec::new()),
         meetings: Mutex::new(Default::default()),
+        refused_ids: Mutex::new(Default::default()),
         born: Instant::now(),
         config,
     });

@@ -3,8 +3,9 @@
 //! Each claimed event gets its own lease id, a fencing token: every later transition says
 //! `WHERE lease_id = ?`, so a worker whose lease expired (and whose event was reclaimed by
 //! another) cannot overwrite the new owner's result. A claim increments `attempts` in the
-//! same statement, so an event that crashes its worker every time still reaches the
-//! dead-letter queue. Retries are rows with a later `run_at`, not sleeps.
+//! same statement, so an event that crashes its worker every time is seen to exceed
+//! `MAX_ATTEMPTS` by the next claimer, which dead-letters it. Retries are rows with a later
+//! `run_at`, not sleeps.
 
 use sqlx::FromRow;
 

@@ -100,6 +100,25 @@ pub async fn row(
         .unwrap()
 }
 
+/// The event's processing history, once its last attempt's rows are written (they are
+/// written just after the event finishes).
+pub async fn finished_history(app: &TestApp, event_id: &str) -> Vec<Map<String, Value>> {
+    let attempt = app.store().event(event_id).await.unwrap().unwrap().attempts;
+    eventually(30, "the history of the last attempt", || async {
+        let h = app
+            .app
+            .pipeline()
+            .warehouse()
+            .select(&HISTORY, "event_id", event_id)
+            .await
+            .unwrap();
+        h.iter()
+            .any(|r| r["stage"] == json!("outbox") && r["attempt"] == json!(attempt))
+            .then_some(h)
+    })
+    .await
+}
+
 fn admin(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     app.client
         .request(method, app.url(path))
@@ -194,13 +213,7 @@ async fn a_signed_webhook_becomes_an_enhanced_row(db: TestDb) {
     assert_eq!(raw["auth_method"], json!("rs256"));
 
     // One history row per stage, in order.
-    let history = app
-        .app
-        .pipeline()
-        .warehouse()
-        .select(&HISTORY, "event_id", &event_id)
-        .await
-        .unwrap();
+    let history = finished_history(&app, &event_id).await;
     let stages: Vec<&str> = history
         .iter()
         .map(|h| h["stage"].as_str().unwrap())
@@ -433,13 +446,7 @@ async fn a_late_transcript_completes_the_row(db: TestDb) {
     assert_eq!(done["enhanced"], json!(true));
     assert!(done["enhancement_note"].is_null());
     assert!(done["transcript"].as_array().is_some_and(|t| !t.is_empty()));
-    let history = app
-        .app
-        .pipeline()
-        .warehouse()
-        .select(&HISTORY, "event_id", &event_id)
-        .await
-        .unwrap();
+    let history = finished_history(&app, &event_id).await;
     assert!(
         history
             .iter()
@@ -569,18 +576,20 @@ async fn reprocessing_updates_the_same_row(db: TestDb) {
         processed,
         [
             format!("call:{id}:call_processed:g0"),
-            format!("call:{id}:call_processed:g1")
+            format!("call:{id}:call_processed:g1:{event_id}")
         ]
     );
     // The history keeps both runs.
-    let history = w.select(&HISTORY, "event_id", &event_id).await.unwrap();
-    assert_eq!(
-        history
+    // History is written just after the event finishes.
+    eventually(30, "both runs in the history", || async {
+        let history = w.select(&HISTORY, "event_id", &event_id).await.unwrap();
+        let runs = history
             .iter()
             .filter(|h| h["stage"] == json!("outbox"))
-            .count(),
-        2
-    );
+            .count();
+        (runs == 2).then_some(())
+    })
+    .await;
     app.stop().await;
     sim.shutdown().await;
 }
@@ -696,6 +705,34 @@ async fn the_admin_api_needs_its_token(db: TestDb) {
     )
     .await;
     assert_eq!((code, body["error"].as_str()), (400, Some("bad_request")));
+    for query in ["limit=abc", "limit=0", "kind=fax"] {
+        let (code, body) = answer(
+            app.client
+                .get(app.url(&format!("/admin/events?{query}")))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (code, body["error"].as_str()),
+            (400, Some("bad_request")),
+            "{query}"
+        );
+    }
+    // Empty parameters are absent, as in `?status=&kind=&limit=`.
+    let (code, body) = answer(
+        app.client
+            .get(app.url("/admin/events?status=&kind=&limit="))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body["events"].is_array());
     let (code, _) = answer(
         app.client
             .get(app.url("/admin/events/nope"))
@@ -745,13 +782,7 @@ async fn without_a_gong_key_events_are_stored_unenhanced(db: TestDb) {
             .unwrap()
             .contains("not configured")
     );
-    let history = app
-        .app
-        .pipeline()
-        .warehouse()
-        .select(&HISTORY, "event_id", &event_id)
-        .await
-        .unwrap();
+    let history = finished_history(&app, &event_id).await;
     assert!(
         history
             .iter()
@@ -889,7 +920,114 @@ async fn the_cli_operates_the_dead_letter_queue_reprocessing_and_backfill(db: Te
     sim.shutdown().await;
 }
 
+async fn a_spent_daily_budget_delays_events_without_using_attempts(db: TestDb) {
+    let sim = simulator_with(|_| {}).await;
+    let app = TestApp::spawn_with(&db, |c| {
+        pipeline_config(&sim)(c);
+        // The extensive request takes the day's one call; the transcript request finds
+        // the budget spent.
+        c.gong_api_daily_limit = Some("1".into());
+        c.max_attempts = Some("1".into());
+    })
+    .await;
+    let call = sim.create_calls(1).remove(0);
+    let event_id = post_call(&app, &call).await;
+    let e = eventually(30, "the event to wait for the budget", || async {
+        let e = app.store().event_summary(&event_id).await.unwrap()?;
+        (e.status == "failed").then_some(e)
+    })
+    .await;
+    assert!(e.last_error.as_deref().unwrap().contains("budget"), "{e:?}");
+    assert_eq!(e.attempts, 0, "no attempt used up: {e:?}");
+    assert!(
+        e.run_at_ms > gong_relay::verify::now_ms() + 60_000,
+        "waits for the next UTC day"
+    );
+    assert!(
+        app.store()
+            .outbox_for_event(&event_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+async fn an_event_that_never_finishes_an_attempt_is_dead_lettered(db: TestDb) {
+    let sim = simulator_with(|_| {}).await;
+    // No workers: the test plays the crashing workers, then runs one batch itself.
+    let app = TestApp::spawn_with(&db, |c| {
+        pipeline_config(&sim)(c);
+        c.workers = Some("0".into());
+        c.max_attempts = Some("2".into());
+    })
+    .await;
+    let call = sim.create_calls(1).remove(0);
+    let event_id = post_call(&app, &call).await;
+    let t = gong_relay::verify::now_ms();
+    // Two claims whose workers died: leases that ended long ago, without a finish.
+    for _ in 0..2 {
+        let claimed = app.store().claim(1, -60_000, t + 1).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+    }
+    assert_eq!(app.app.pipeline().run_once().await.unwrap(), 1);
+    let e = app.store().event_summary(&event_id).await.unwrap().unwrap();
+    assert_eq!(e.status, "dead");
+    assert!(e.last_error.unwrap().contains("claimed 3 times"));
+    let outbox = app.store().outbox_for_event(&event_id).await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].message_type, "processing_error");
+    assert!(sim.requests().is_empty(), "not tried again");
+    app.stop().await;
+    sim.shutdown().await;
+}
+
+async fn one_refused_call_fails_alone(db: TestDb) {
+    let sim = simulator_with(|_| {}).await;
+    let app = TestApp::spawn_with(&db, |c| {
+        pipeline_config(&sim)(c);
+        c.workers = Some("0".into());
+    })
+    .await;
+    let calls = sim.create_calls(4);
+    // Gong refuses any request that names this call.
+    sim.refuse_call_id(calls[3]["metaData"]["id"].as_str().unwrap());
+    let mut events = Vec::new();
+    for c in &calls {
+        events.push(post_call(&app, c).await);
+    }
+    // One batch for all four: the look-up is split until the bad call is alone.
+    assert_eq!(app.app.pipeline().run_once().await.unwrap(), 4);
+    for e in &events[..3] {
+        let s = app.store().event_summary(e).await.unwrap().unwrap();
+        assert_eq!(s.status, "done", "{s:?}");
+    }
+    let bad = app
+        .store()
+        .event_summary(&events[3])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bad.status, "dead");
+    assert!(bad.last_error.unwrap().contains("cannot be requested"));
+    let extensive = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v2/calls/extensive")
+        .count();
+    assert!(
+        extensive > 1 && extensive <= 5,
+        "{extensive} extensive requests"
+    );
+    app.stop().await;
+    sim.shutdown().await;
+}
+
 crate::on_both_backends!(
+    one_refused_call_fails_alone,
+    a_spent_daily_budget_delays_events_without_using_attempts,
+    an_event_that_never_finishes_an_attempt_is_dead_lettered,
     the_reconciler_finds_a_call_whose_webhook_never_came,
     the_cli_operates_the_dead_letter_queue_reprocessing_and_backfill,
     a_signed_webhook_becomes_an_enhanced_row,

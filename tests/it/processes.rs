@@ -127,6 +127,17 @@ async fn assert_exactly_once(store: &Store, wh: &dyn Warehouse, calls: &[Value])
         let r = wh.fetch(&CALLS, id).await.unwrap().expect("row");
         assert_eq!(r["enhanced"], json!(true), "{id}");
     }
+    // History rows are written just after each event finishes.
+    eventually(30, "the history of every event", || async {
+        for e in store.events().await.unwrap() {
+            let history = wh.select(&HISTORY, "event_id", &e.event_id).await.unwrap();
+            if !history.iter().any(|h| h["stage"] == json!("outbox")) {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
     for e in store.events().await.unwrap() {
         let history = wh.select(&HISTORY, "event_id", &e.event_id).await.unwrap();
         let finished = history
@@ -152,12 +163,12 @@ async fn a_killed_worker_loses_nothing_and_duplicates_nothing(db: TestDb) {
         first.post_call(&client, c).await;
     }
     let store = db.store().await;
-    eventually(60, "the first events to finish", || async {
-        statuses(&store)
-            .await
-            .get("done")
-            .filter(|n| **n > 0)
-            .map(|_| ())
+    // Kill when some events are done and a batch has just been claimed: its Gong requests
+    // take at least 1.4 s, so the kill lands in the middle of it.
+    eventually(60, "events done and a batch in flight", || async {
+        let s = statuses(&store).await;
+        (s.get("done").is_some_and(|n| *n > 0) && s.get("processing").is_some_and(|n| *n > 0))
+            .then_some(())
     })
     .await;
     first.kill();
