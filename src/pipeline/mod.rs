@@ -188,13 +188,38 @@ impl Pipeline {
                 tracing::error!(event_id = %c.event_id, error = %e, "could not dead-letter event");
             }
         }
+        let heartbeat = self.keep_leases(&claimed);
         // In its own task: a panic while processing (a bug) costs this batch's events a
         // lease period, not the worker.
         let p = self.clone();
         if let Err(e) = tokio::spawn(async move { p.process(claimed).await }).await {
             tracing::error!(error = %e, "a batch failed unexpectedly; its events are retried when their leases end");
         }
+        heartbeat.abort();
         Ok(n)
+    }
+
+    /// Renews the batch's leases every third of a lease while it is being processed, so a
+    /// batch slowed by Gong's rate limit is not taken over and done twice. Renewal stops
+    /// after `MAX_HOLD`: a batch stuck that long (a bug) lets its events go to another
+    /// worker rather than hold them forever.
+    fn keep_leases(&self, claimed: &[Claimed]) -> JoinHandle<()> {
+        const MAX_HOLD: Duration = Duration::from_secs(3600);
+        let store = self.inner.store.clone();
+        let lease = self.inner.settings.lease;
+        let ids: Vec<String> = claimed.iter().map(|c| c.lease_id.clone()).collect();
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let every = lease / 3;
+            let mut tick = tokio::time::interval_at(started + every, every);
+            while started.elapsed() < MAX_HOLD {
+                tick.tick().await;
+                let until = now_ms() + lease.as_millis() as i64;
+                if let Err(e) = store.extend_leases(&ids, until).await {
+                    tracing::warn!(error = %e, "could not renew leases");
+                }
+            }
+        })
     }
 
     /// Starts `settings.workers` workers; each stops after its current batch once `stop`

@@ -126,6 +126,31 @@ impl Store {
             .await
     }
 
+    /// Extends the leases a worker still holds (its batch is taking long, e.g. waiting for
+    /// Gong's rate limit), so that nobody takes the events over meanwhile. Returns how many
+    /// leases were still held.
+    pub async fn extend_leases(
+        &self,
+        lease_ids: &[String],
+        until_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut extended = 0;
+        for chunk in lease_ids.chunks(500) {
+            extended += with_pool!(self, p => {
+                let mut qb = sqlx::QueryBuilder::new("UPDATE inbox_events SET lease_until_ms = ");
+                qb.push_bind(until_ms)
+                    .push(" WHERE status = 'processing' AND lease_id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_str());
+                }
+                list.push_unseparated(")");
+                qb.build().execute(p).await?.rows_affected()
+            });
+        }
+        Ok(extended)
+    }
+
     /// Like `retry_later`, but gives the attempt back: for waits that say nothing about the
     /// event (Gong's circuit breaker is open), which must delay it, never dead-letter it.
     pub async fn postpone(

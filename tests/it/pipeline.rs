@@ -1024,7 +1024,33 @@ async fn one_refused_call_fails_alone(db: TestDb) {
     sim.shutdown().await;
 }
 
+async fn a_slow_batch_keeps_its_leases(db: TestDb) {
+    // Each Gong answer takes longer than the whole lease: without renewal the second
+    // worker would take the first one's events over and do them again.
+    let sim = simulator_with(|c| c.latency = Duration::from_millis(1200)).await;
+    let app = TestApp::spawn_with(&db, |c| {
+        pipeline_config(&sim)(c);
+        c.worker_lease = Some("1s".into());
+    })
+    .await;
+    let calls = sim.create_calls(6);
+    let mut events = Vec::new();
+    for c in &calls {
+        events.push(post_call(&app, c).await);
+    }
+    for e in &events {
+        wait_status(&app, e, "done", 60).await;
+    }
+    for e in &events {
+        let s = app.store().event_summary(e).await.unwrap().unwrap();
+        assert_eq!(s.attempts, 1, "processed once: {s:?}");
+    }
+    app.stop().await;
+    sim.shutdown().await;
+}
+
 crate::on_both_backends!(
+    a_slow_batch_keeps_its_leases,
     one_refused_call_fails_alone,
     a_spent_daily_budget_delays_events_without_using_attempts,
     an_event_that_never_finishes_an_attempt_is_dead_lettered,
