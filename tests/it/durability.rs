@@ -1,9 +1,7 @@
 //! The real binary, killed with SIGKILL while answering: every acknowledged event survives.
 //! Also the binary's start-up checks (fail closed, one line per configuration problem).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command};
 
 use serde_json::json;
 
@@ -11,39 +9,12 @@ use crate::helpers::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gong-relay");
 
-/// Starts `gong-relay serve` on a free loopback port; returns the child and its address,
-/// read from the start-up log line.
 fn start_binary(db: &TestDb, dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", &db.url)
-        .env("GONG_WEBHOOK_SECRETS", json!([SECRET_NEW]).to_string())
-        .env("GONG_WEBHOOK_PUBLIC_URL", PUBLIC_URL)
-        .env("LOG_LEVEL", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent && line.contains("gong-relay listening") {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                let _ = tx.send(v["addr"].as_str().unwrap().to_owned());
-                sent = true;
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the binary reports its address");
-    (child, addr)
+    let env = [
+        ("GONG_WEBHOOK_SECRETS", json!([SECRET_NEW]).to_string()),
+        ("GONG_WEBHOOK_PUBLIC_URL", PUBLIC_URL.to_owned()),
+    ];
+    spawn_serve(db, dir, &env)
 }
 
 async fn sigkill_loses_no_acknowledged_webhook(db: TestDb) {
@@ -189,5 +160,17 @@ fn migrate_creates_the_tables() {
     rt.block_on(async {
         let store = gong_relay::store::Store::connect(&db.into()).await.unwrap();
         assert_eq!(store.inbox_depth().await.unwrap(), 0);
+        assert_eq!(store.outbox_pending().await.unwrap(), 0);
+        // The warehouse's five tables, in the same (default) database.
+        let wh = gong_relay::warehouse::open(&store);
+        for table in [
+            &gong_relay::warehouse::RAW,
+            &gong_relay::warehouse::CALLS,
+            &gong_relay::warehouse::EMAILS,
+            &gong_relay::warehouse::MEETINGS,
+            &gong_relay::warehouse::HISTORY,
+        ] {
+            assert_eq!(wh.count(table).await.unwrap(), 0, "{}", table.name);
+        }
     });
 }

@@ -1,6 +1,8 @@
 //! Test helpers: the real app on port 0 with its own database, and token signing.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -313,4 +315,41 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// Starts the real `gong-relay serve` on a free loopback port, in `dir`, with a clean
+/// environment plus `env`; returns the child and the address it reports in its start-up
+/// log line (so a port taken by another test cannot be mistaken for it).
+pub fn spawn_serve(db: &TestDb, dir: &Path, env: &[(&str, String)]) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gong-relay"));
+    cmd.arg("serve")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", &db.url)
+        .env("LOG_LEVEL", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads every line, so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && line.contains("gong-relay listening") {
+                let v: Value = serde_json::from_str(&line).unwrap();
+                let _ = tx.send(v["addr"].as_str().unwrap().to_owned());
+                sent = true;
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the binary reports its address");
+    (child, addr)
 }

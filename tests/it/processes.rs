@@ -2,7 +2,7 @@
 //! of them sharing one PostgreSQL queue.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use gong_relay::store::Store;
@@ -16,63 +16,33 @@ use crate::pipeline::{call_webhook, eventually, simulator_with};
 struct Serve {
     child: Child,
     base: String,
+    _dir: tempfile::TempDir,
 }
 
 impl Serve {
     async fn start(db: &TestDb, sim_url: &str, extra: &[(&str, &str)]) -> Serve {
-        // A free port: bind, read, release (the child binds it right after).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gong-relay"));
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", &db.url)
-            .env(
+        let mut env: Vec<(&str, String)> = vec![
+            (
                 "GONG_WEBHOOK_PUBLIC_KEYS",
                 json!([read_data("gong_rule_a.pub.b64")]).to_string(),
-            )
-            .env("GONG_WEBHOOK_PUBLIC_URL", PUBLIC_URL)
-            .env("GONG_API_KEY", "sim-key:sim-secret")
-            .env("GONG_API_BASE_URL", sim_url)
-            .env("GONG_API_RATE_LIMIT", "100")
-            .env("GONG_API_BURST_LIMIT", "100")
-            .env("GONG_RECONCILE_INTERVAL", "0")
-            .env("RETRY_BACKOFF", "100ms")
-            .env("RETRY_BACKOFF_MAX", "500ms")
-            .env(
-                "LOG_LEVEL",
-                std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()),
-            )
-            .stdout(Stdio::null());
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("gong-relay starts");
-        let s = Serve {
+            ),
+            ("GONG_WEBHOOK_PUBLIC_URL", PUBLIC_URL.into()),
+            ("GONG_API_KEY", "sim-key:sim-secret".into()),
+            ("GONG_API_BASE_URL", sim_url.into()),
+            ("GONG_API_RATE_LIMIT", "100".into()),
+            ("GONG_API_BURST_LIMIT", "100".into()),
+            ("GONG_RECONCILE_INTERVAL", "0".into()),
+            ("RETRY_BACKOFF", "100ms".into()),
+            ("RETRY_BACKOFF_MAX", "500ms".into()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let dir = tempfile::tempdir().unwrap();
+        let (child, addr) = spawn_serve(db, dir.path(), &env);
+        Serve {
             child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let live = format!("{}/health/live", s.base);
-        eventually(30, "serve to listen", || {
-            let client = client.clone();
-            let live = live.clone();
-            async move {
-                client
-                    .get(&live)
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status() == 200)
-            }
-        })
-        .await;
-        s
+            base: format!("http://{addr}"),
+            _dir: dir,
+        }
     }
 
     async fn post_call(&self, client: &reqwest::Client, call: &Value) -> String {
