@@ -645,7 +645,14 @@ impl Pipeline {
     }
 
     async fn write_history(&self, jobs: &[Job]) {
-        let rows: Vec<&HistoryRow> = jobs.iter().flat_map(|j| j.history.iter()).collect();
+        // A postponement (Gong cannot be asked: breaker open, budget spent) is not an
+        // attempt and leaves no history: during a long outage every waiting event comes
+        // back every few seconds, and the event's own row says why it waits.
+        let rows: Vec<&HistoryRow> = jobs
+            .iter()
+            .filter(|j| !matches!(j.state, State::Postpone { .. }))
+            .flat_map(|j| j.history.iter())
+            .collect();
         let result = match Rows::of(&warehouse::HISTORY, &rows) {
             Ok(r) => self.inner.warehouse.write(&r).await,
             Err(e) => Err(e),
