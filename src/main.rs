@@ -41,7 +41,8 @@ enum Command {
     Reprocess(ReprocessArgs),
     /// Fetch the calls of a period from the Gong API and queue those never seen.
     Backfill(BackfillArgs),
-    /// Validate the configuration and reach the store; exit 0 or 1 with a readable report.
+    /// Validate the configuration and reach the store, warehouse and Gong API; exit 0 or 1
+    /// with a readable report.
     CheckConfig,
     /// Run the Gong API simulator alone; `send` sends webhooks as a Gong automation rule.
     SimulateGong(Box<SimulateGong>),
@@ -243,9 +244,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Reprocess(args) => reprocess(args, &config).await?,
         Command::Backfill(args) => backfill(args, &config).await?,
         Command::CheckConfig => {
-            println!("configuration: ok (webhook keys included)");
             config.check_serve()?;
-            println!("serve: may start");
+            println!("configuration: ok (webhook keys included); serve may start");
             let store = app::open_store(&config).await?;
             let latency = store.ping().await?;
             println!(
