@@ -772,11 +772,20 @@ impl GongClient {
         let url = format!("{}{}", self.base_url, path);
         let mut attempt: u32 = 0;
         let mut throttled: u32 = 0;
+        // The last failure of this call: when its own retries open the breaker, that
+        // failure (a refused connection, a 503) is the useful error, not "breaker open".
+        let mut failed: Option<String> = None;
         loop {
             attempt += 1;
-            self.breaker
-                .allow()
-                .map_err(|open| GongError::CircuitOpen(open.retry_in))?;
+            if let Err(open) = self.breaker.allow() {
+                return Err(match failed {
+                    Some(last) => GongError::Unavailable {
+                        attempts: attempt - 1,
+                        last,
+                    },
+                    None => GongError::CircuitOpen(open.retry_in),
+                });
+            }
             self.limiter.acquire().await?;
             metrics::gauge!("gong_api_daily_budget_remaining")
                 .set(self.limiter.daily_remaining() as f64);
@@ -894,6 +903,7 @@ impl GongClient {
                 });
             }
             tracing::warn!(endpoint, attempt, wait_ms = wait.as_millis() as u64, error = %last, "Gong request failed; retrying");
+            failed = Some(last);
             tokio::time::sleep(wait).await;
         }
     }

@@ -289,6 +289,40 @@ async fn the_breaker_opens_and_recovers() {
 }
 
 #[tokio::test]
+async fn a_call_that_opens_the_breaker_reports_its_own_failure() {
+    // Nothing listens there: every attempt is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = ClientConfig::new(
+        format!("http://127.0.0.1:{port}"),
+        GongAuth::Basic {
+            access_key: "k".into(),
+            secret: SecretString::from("s"),
+        },
+    );
+    config.max_retries = 5;
+    config.breaker_threshold = 2;
+    config.backoff_base = Duration::from_millis(10);
+    let client = GongClient::new(config).unwrap();
+    let err = client.get_call("1").await.unwrap_err();
+    match &err {
+        GongError::Unavailable { attempts, last } => {
+            assert_eq!(*attempts, 2, "the breaker stopped the retries");
+            assert!(!last.is_empty(), "{err}");
+        }
+        other => panic!("the connection failure, not {other}"),
+    }
+    // The next call is refused by the open breaker, without trying.
+    assert!(matches!(
+        client.get_call("1").await,
+        Err(GongError::CircuitOpen(_))
+    ));
+}
+
+#[tokio::test]
 async fn bad_credentials_fail_fast() {
     let sim = sim(|_| {}).await;
     let mut config = client_config(&sim);
