@@ -258,8 +258,11 @@ impl Pipeline {
         let lookups = self.enhance(&mut jobs).await;
         self.transform(&mut jobs, lookups);
         self.store_enhanced(&mut jobs).await;
+        // The stages so far are recorded before the event is finished, so a crash right
+        // after finishing loses at most the finish row of the history, never the trail.
+        self.write_history(&mut jobs).await;
         self.finish(&mut jobs).await;
-        self.write_history(&jobs).await;
+        self.write_history(&mut jobs).await;
     }
 
     /// Parses each body and writes the raw rows (idempotent: keyed by event id).
@@ -644,15 +647,22 @@ impl Pipeline {
         }
     }
 
-    async fn write_history(&self, jobs: &[Job]) {
+    /// Writes the history rows recorded since the last call.
+    async fn write_history(&self, jobs: &mut [Job]) {
         // A postponement (Gong cannot be asked: breaker open, budget spent) is not an
         // attempt and leaves no history: during a long outage every waiting event comes
         // back every few seconds, and the event's own row says why it waits.
-        let rows: Vec<&HistoryRow> = jobs
-            .iter()
-            .filter(|j| !matches!(j.state, State::Postpone { .. }))
-            .flat_map(|j| j.history.iter())
+        let rows: Vec<HistoryRow> = jobs
+            .iter_mut()
+            .flat_map(|j| {
+                let rows = std::mem::take(&mut j.history);
+                let keep = !matches!(j.state, State::Postpone { .. });
+                rows.into_iter().filter(move |_| keep)
+            })
             .collect();
+        if rows.is_empty() {
+            return;
+        }
         let result = match Rows::of(&warehouse::HISTORY, &rows) {
             Ok(r) => self.inner.warehouse.write(&r).await,
             Err(e) => Err(e),
