@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::gong::models::{CallData, CallTranscript, CrmContext, Party};
+use crate::gong::models::{CallData, CallTranscript, Content, CrmContext, Interaction, Party};
 use crate::insights::{
     ActionItemSignal, Deal, Occurrence, Subject, SubjectKind, TextBlock, TrackerSignal, Utterance,
 };
@@ -114,8 +114,9 @@ pub struct CallParts {
 /// Validates and transforms a call. `transcript` is `None` when Gong has none (yet).
 pub fn call(source_id: &str, data: &CallData, transcript: Option<&CallTranscript>) -> CallParts {
     let m = &data.meta_data;
-    let content = data.content.clone().unwrap_or_default();
-    let interaction = data.interaction.clone().unwrap_or_default();
+    let (no_content, no_interaction) = (Content::default(), Interaction::default());
+    let content = data.content.as_ref().unwrap_or(&no_content);
+    let interaction = data.interaction.as_ref().unwrap_or(&no_interaction);
     let mut q = Quality::default();
 
     q.check("id", present(data.id(), |id| *id == source_id));
@@ -295,7 +296,8 @@ pub fn call_subject(
     transcript: Option<&CallTranscript>,
     speakers: &HashMap<&str, &Party>,
 ) -> Subject {
-    let content = data.content.clone().unwrap_or_default();
+    let no_content = Content::default();
+    let content = data.content.as_ref().unwrap_or(&no_content);
     let utterances = transcript
         .map(|t| {
             t.transcript
@@ -514,11 +516,11 @@ pub fn email(e: &EmailData, users: Option<&Directory>) -> EmailParts {
             external,
         });
     }
-    let context = e.crm_context.clone().unwrap_or_default();
+    let context = e.crm_context.as_deref().unwrap_or_default();
     let subject = Subject {
         kind: SubjectKind::Email,
         texts,
-        deals: deals(&context),
+        deals: deals(context),
         ..Subject::default()
     };
     let columns = EmailRow {
@@ -590,12 +592,13 @@ pub fn meeting(
     }
     participants.extend(m.invitees.iter().map(|a| party("invitee", a, users)));
 
-    let context = m.crm_context.clone().unwrap_or_default();
+    let context = m.crm_context.as_deref().unwrap_or_default();
     let (mut subject, recorded_call) = match recorded {
         Some((data, transcript)) => {
             let speakers = speaker_index(&data.parties);
             let subject = call_subject(data, transcript, &speakers);
-            let content = data.content.clone().unwrap_or_default();
+            let no_content = Content::default();
+            let content = data.content.as_ref().unwrap_or(&no_content);
             let summary = json!({
                 "call_id": data.id(), "title": data.meta_data.title, "url": data.meta_data.url,
                 "duration_seconds": data.meta_data.duration, "brief": content.brief,
@@ -614,7 +617,7 @@ pub fn meeting(
             external: false,
         });
     }
-    subject.deals.extend(deals(&context));
+    subject.deals.extend(deals(context));
 
     let columns = MeetingRow {
         enhanced: Enhanced::default(),

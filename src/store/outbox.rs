@@ -8,6 +8,7 @@
 use serde_json::Value;
 use sqlx::FromRow;
 
+use super::queue::TRANSITION;
 use super::{Claimed, Final, Store, StoreError};
 
 /// A notification to queue (design §8's message is `message`).
@@ -49,17 +50,16 @@ impl Store {
         messages: &[OutboxMessage],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let update = "UPDATE inbox_events SET status = $1, last_error = COALESCE($2, last_error), \
-             lease_id = NULL, lease_until_ms = NULL, updated_at_ms = $3 \
-             WHERE event_id = $4 AND lease_id = $5 AND status = 'processing'";
         let insert = "INSERT INTO outbox (notification_id, event_id, message_type, priority, \
              is_test, message, created_at_ms, next_attempt_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (notification_id) DO NOTHING";
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let owned = sqlx::query(update)
+            let owned = sqlx::query(TRANSITION)
                 .bind(status.as_str())
+                .bind(None::<i64>)
                 .bind(error)
+                .bind(0_i32)
                 .bind(now_ms)
                 .bind(&c.event_id)
                 .bind(&c.lease_id)

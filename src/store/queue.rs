@@ -33,6 +33,15 @@ pub struct Claimed {
     pub claimed_at_ms: i64,
 }
 
+/// Every transition of a claimed event: applies only while the lease is ours (fencing).
+/// COALESCE keeps run_at and last_error when a transition does not set them; `$4`
+/// gives back attempts (a postponement is not an attempt). Binds: status, run_at_ms,
+/// error, refund, now_ms, event_id, lease_id.
+pub(super) const TRANSITION: &str = "UPDATE inbox_events SET status = $1, \
+     run_at_ms = COALESCE($2, run_at_ms), last_error = COALESCE($3, last_error), \
+     attempts = attempts - $4, lease_id = NULL, lease_until_ms = NULL, updated_at_ms = $5 \
+     WHERE event_id = $6 AND lease_id = $7 AND status = 'processing'";
+
 /// How a claimed event ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Final {
@@ -110,7 +119,7 @@ impl Store {
 
     /// Marks a claimed event done. False when the lease is no longer ours.
     pub async fn complete(&self, c: &Claimed, now_ms: i64) -> Result<bool, StoreError> {
-        self.transition(c, "done", None, None, now_ms).await
+        self.transition(c, "done", None, None, 0, now_ms).await
     }
 
     /// Puts a claimed event back, to run again at `run_at_ms`. False when the lease is no
@@ -122,7 +131,7 @@ impl Store {
         error: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.transition(c, "failed", Some(run_at_ms), Some(error), now_ms)
+        self.transition(c, "failed", Some(run_at_ms), Some(error), 0, now_ms)
             .await
     }
 
@@ -160,20 +169,8 @@ impl Store {
         error: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE inbox_events SET status = 'failed', run_at_ms = $1, \
-             last_error = $2, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
-             lease_id = NULL, lease_until_ms = NULL, updated_at_ms = $3 \
-             WHERE event_id = $4 AND lease_id = $5 AND status = 'processing'";
-        let rows = with_pool!(self, p => sqlx::query(SQL)
-            .bind(run_at_ms)
-            .bind(error)
-            .bind(now_ms)
-            .bind(&c.event_id)
-            .bind(&c.lease_id)
-            .execute(p)
-            .await?
-            .rows_affected());
-        Ok(rows == 1)
+        self.transition(c, "failed", Some(run_at_ms), Some(error), 1, now_ms)
+            .await
     }
 
     /// Moves a claimed event to the dead-letter queue. False when the lease is no longer
@@ -184,16 +181,14 @@ impl Store {
         error: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.transition(c, "dead", None, Some(error), now_ms).await
+        self.transition(c, "dead", None, Some(error), 0, now_ms)
+            .await
     }
 
     /// Events in the dead-letter queue.
     pub async fn dlq_depth(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COUNT(*) FROM inbox_events WHERE status = 'dead'";
-        Ok(match self {
-            Store::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await?,
-            Store::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await?,
-        })
+        Ok(with_pool!(self, p => sqlx::query_scalar(SQL).fetch_one(p).await?))
     }
 
     async fn transition(
@@ -202,48 +197,20 @@ impl Store {
         status: &str,
         run_at_ms: Option<i64>,
         error: Option<&str>,
+        refund_attempts: i32,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        // COALESCE keeps run_at and last_error when the transition does not set them.
-        let sql_body = "SET status = {1}, run_at_ms = COALESCE({2}, run_at_ms), \
-             last_error = COALESCE({3}, last_error), lease_id = NULL, lease_until_ms = NULL, \
-             updated_at_ms = {4} WHERE event_id = {5} AND lease_id = {6} \
-             AND status = 'processing'";
-        let rows = match self {
-            Store::Sqlite(p) => {
-                let sql = numbered(sql_body, |i| format!("?{i}"));
-                sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE inbox_events {sql}")))
-                    .bind(status)
-                    .bind(run_at_ms)
-                    .bind(error)
-                    .bind(now_ms)
-                    .bind(&c.event_id)
-                    .bind(&c.lease_id)
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            }
-            Store::Postgres(p) => {
-                let sql = numbered(sql_body, |i| format!("${i}"));
-                sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE inbox_events {sql}")))
-                    .bind(status)
-                    .bind(run_at_ms)
-                    .bind(error)
-                    .bind(now_ms)
-                    .bind(&c.event_id)
-                    .bind(&c.lease_id)
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            }
-        };
+        let rows = with_pool!(self, p => sqlx::query(TRANSITION)
+            .bind(status)
+            .bind(run_at_ms)
+            .bind(error)
+            .bind(refund_attempts)
+            .bind(now_ms)
+            .bind(&c.event_id)
+            .bind(&c.lease_id)
+            .execute(p)
+            .await?
+            .rows_affected());
         Ok(rows == 1)
     }
-}
-
-/// Replaces `{1}`…`{9}` with each backend's numbered placeholder.
-fn numbered(sql: &str, placeholder: impl Fn(usize) -> String) -> String {
-    (1..=9).fold(sql.to_owned(), |s, i| {
-        s.replace(&format!("{{{i}}}"), &placeholder(i))
-    })
 }
