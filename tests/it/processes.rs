@@ -128,11 +128,25 @@ async fn a_killed_worker_loses_nothing_and_duplicates_nothing(db: TestDb) {
         first.post_call(&client, c).await;
     }
     let store = db.store().await;
-    // Kill when some events are done and a batch has just been claimed: its Gong requests
-    // take at least 1.4 s, so the kill lands in the middle of it.
-    eventually(60, "events done and a batch in flight", || async {
-        let s = statuses(&store).await;
-        (s.get("done").is_some_and(|n| *n > 0) && s.get("processing").is_some_and(|n| *n > 0))
+    eventually(60, "the first events to be done", || async {
+        statuses(&store)
+            .await
+            .get("done")
+            .is_some_and(|n| *n > 0)
+            .then_some(())
+    })
+    .await;
+    // From now on Gong hangs. A batch whose Gong answers were all in before this finishes
+    // within milliseconds; one still processing a second later is stuck on Gong, so the
+    // kill lands in the middle of it (polling for "processing" alone races a batch that
+    // is about to finish).
+    sim.set_latency(Duration::from_secs(120));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    eventually(60, "a batch stuck on Gong", || async {
+        statuses(&store)
+            .await
+            .get("processing")
+            .is_some_and(|n| *n > 0)
             .then_some(())
     })
     .await;
@@ -142,6 +156,7 @@ async fn a_killed_worker_loses_nothing_and_duplicates_nothing(db: TestDb) {
         at_kill.get("processing").copied().unwrap_or(0) > 0,
         "the kill came mid-batch: {at_kill:?}"
     );
+    sim.set_latency(Duration::from_millis(700));
 
     let _second = Serve::start(&db, &sim.base_url(), &env).await;
     eventually(90, "every event to finish after the restart", || async {
