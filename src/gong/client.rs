@@ -8,7 +8,7 @@
 //! result, other 404s are "not found"; other 4xx fail at once.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -266,6 +266,9 @@ pub struct GongClient {
     authorization: HeaderValue,
     limiter: Arc<dyn RateLimiter>,
     breaker: Breaker,
+    /// Until when Gong asked us (429 + `Retry-After`) to send nothing. Every caller waits
+    /// it out, not only the one that was told: the others would be told the same.
+    paused_until: Mutex<Option<tokio::time::Instant>>,
     config: ClientConfig,
 }
 
@@ -323,6 +326,7 @@ impl GongClient {
                 config.breaker_threshold,
                 config.breaker_cool_down,
             ),
+            paused_until: Mutex::new(None),
             config,
         })
     }
@@ -786,6 +790,7 @@ impl GongClient {
                     None => GongError::CircuitOpen(open.retry_in),
                 });
             }
+            self.wait_out_pause().await;
             self.limiter.acquire().await?;
             metrics::gauge!("gong_api_daily_budget_remaining")
                 .set(self.limiter.daily_remaining() as f64);
@@ -871,7 +876,8 @@ impl GongClient {
                             throttled,
                             "Gong answered 429"
                         );
-                        tokio::time::sleep(wait).await;
+                        // The wait happens at the top of the loop, with every other caller.
+                        self.pause_for(wait);
                         continue;
                     }
                     if status.is_server_error() {
@@ -905,6 +911,26 @@ impl GongClient {
             tracing::warn!(endpoint, attempt, wait_ms = wait.as_millis() as u64, error = %last, "Gong request failed; retrying");
             failed = Some(last);
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Holds every caller for `wait` from now (or longer, if a pause is already set).
+    fn pause_for(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+
+    /// Sleeps while a 429 pause is in force (it may be extended meanwhile).
+    async fn wait_out_pause(&self) {
+        loop {
+            let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+            match until {
+                Some(t) if t > tokio::time::Instant::now() => tokio::time::sleep_until(t).await,
+                _ => return,
+            }
         }
     }
 

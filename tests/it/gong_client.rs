@@ -233,6 +233,47 @@ async fn retry_after_is_honoured() {
 }
 
 #[tokio::test]
+async fn a_429_pauses_every_caller() {
+    let sim = sim(|c| {
+        c.rate_limit = 1.0;
+        c.burst = 1;
+    })
+    .await;
+    let client = Arc::new(GongClient::new(client_config(&sim)).unwrap()); // 50/s
+    let id = sim.calls()[0]["metaData"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client.get_call(&id).await.unwrap().unwrap();
+    // The second call finds the bucket empty: 429, Retry-After 1.
+    let first = tokio::spawn({
+        let (client, id) = (client.clone(), id.clone());
+        async move { client.get_call(&id).await }
+    });
+    let throttled_at = loop {
+        if let Some(r) = sim.requests().iter().find(|r| r.status == 429) {
+            break r.at;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    // A caller arriving during the pause was not told to wait, yet must.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = tokio::spawn({
+        let (client, id) = (client.clone(), id.clone());
+        async move { client.get_call(&id).await }
+    });
+    first.await.unwrap().unwrap().unwrap();
+    second.await.unwrap().unwrap().unwrap();
+    let during: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.at > throttled_at && r.at < throttled_at + Duration::from_secs(1))
+        .collect();
+    assert!(during.is_empty(), "sent during Retry-After: {during:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_then_given_up() {
     let sim = sim(|c| c.fail_rate = 1.0).await;
     let mut config = client_config(&sim);
