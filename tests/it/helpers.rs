@@ -126,6 +126,33 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A real PostgreSQL outage confined to this test's database: while `up` is false,
+    /// new connections are refused and the open ones are terminated.
+    pub async fn set_postgres_up(&self, up: bool) {
+        use sqlx::Connection;
+        let name = self.pg_name.as_ref().expect("a PostgreSQL test database");
+        let mut c = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS {up}"
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        if !up {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(name)
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+        let _ = c.close().await;
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some(name) = self.pg_name.take() else {

@@ -197,9 +197,78 @@ async fn two_processes_share_one_postgres_queue(db: TestDb) {
     sim.shutdown().await;
 }
 
+/// PostgreSQL goes away mid-processing (connections cut and refused) and comes back:
+/// webhooks are refused meanwhile (never acknowledged without a commit), the work waits,
+/// and every event accepted before or after is done exactly once, none dead-lettered.
+async fn a_postgres_outage_delays_work_and_loses_none(db: TestDb) {
+    let sim = simulator_with(|c| c.latency = Duration::from_millis(300)).await;
+    let calls = sim.create_calls(41);
+    let env = [
+        ("WORKERS", "2"),
+        ("WORKER_LEASE", "2s"),
+        ("MAX_ATTEMPTS", "3"),
+    ];
+    let serve = Serve::start(&db, &sim.base_url(), &env).await;
+    let client = reqwest::Client::new();
+    for c in &calls[..40] {
+        serve.post_call(&client, c).await;
+    }
+    let store = db.store().await;
+    eventually(60, "the first events to be done", || async {
+        statuses(&store)
+            .await
+            .get("done")
+            .is_some_and(|n| *n > 0)
+            .then_some(())
+    })
+    .await;
+
+    db.set_postgres_up(false).await;
+    let late = &calls[40];
+    let body = call_webhook(late);
+    let refused = client
+        .post(format!("{}/webhook/gong/calls", serve.base))
+        .header("content-type", "application/json")
+        .header("authorization", gong_token(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503, "no acknowledgement without a commit");
+    let health = client
+        .get(format!("{}/health", serve.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+    // Longer than a lease, and than every retry the events would get if the outage were
+    // spent on their attempts.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    db.set_postgres_up(true).await;
+
+    // Gong's own retry is not to be counted on: the sender delivers again after a 503.
+    serve.post_call(&client, late).await;
+    eventually(90, "every event to finish after the outage", || async {
+        let s = statuses(&store).await;
+        (s.get("done") == Some(&calls.len())).then_some(())
+    })
+    .await;
+    let wh = warehouse::open(&store);
+    assert_exactly_once(&store, wh.as_ref(), &calls).await;
+    store.close().await;
+    sim.shutdown().await;
+}
+
 crate::on_both_backends!(a_killed_worker_loses_nothing_and_duplicates_nothing);
 
 mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_postgres_outage_delays_work_and_loses_none() {
+        if let Some(db) = crate::helpers::TestDb::new(crate::helpers::Backend::Postgres).await {
+            super::a_postgres_outage_delays_work_and_loses_none(db).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_processes_share_one_postgres_queue() {
         if let Some(db) = crate::helpers::TestDb::new(crate::helpers::Backend::Postgres).await {
