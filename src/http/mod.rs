@@ -329,16 +329,30 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         }
     };
     let warehouse = state.pipeline.warehouse();
+    let breaker = state.pipeline.warehouse_breaker().state();
     let started = Instant::now();
     let (warehouse, warehouse_ok) = match warehouse.ping().await {
-        Ok(()) => (
-            json!({"status": "ok", "backend": warehouse.backend(), "latency_ms": ms(started.elapsed())}),
-            true,
-        ),
+        Ok(()) => {
+            let ok = breaker == crate::breaker::BreakerState::Closed;
+            (
+                json!({
+                    "status": if ok { "ok" } else { "degraded" },
+                    "backend": warehouse.backend(),
+                    "latency_ms": ms(started.elapsed()),
+                    "circuit_breaker": breaker.as_str(),
+                }),
+                ok,
+            )
+        }
         Err(e) => {
             tracing::warn!(error = %e, "health: warehouse unreachable");
             (
-                json!({"status": "down", "backend": warehouse.backend(), "last_error": "warehouse unreachable"}),
+                json!({
+                    "status": "down",
+                    "backend": warehouse.backend(),
+                    "circuit_breaker": breaker.as_str(),
+                    "last_error": "warehouse unreachable",
+                }),
                 false,
             )
         }

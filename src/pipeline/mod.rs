@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::breaker::Breaker;
 use crate::config::Config;
 use crate::gong::GongClient;
 use crate::insights::{self, Analysis, Rules};
@@ -31,7 +32,7 @@ use crate::store::{Claimed, Final, OutboxMessage, Store, StoreError};
 use crate::telemetry;
 use crate::verify::now_ms;
 use crate::warehouse::tables::{CallRow, EmailRow, Enhanced, HistoryRow, MeetingRow, RawRow};
-use crate::warehouse::{self, Rows, Warehouse};
+use crate::warehouse::{self, Rows, Warehouse, WarehouseError};
 
 mod batcher;
 mod messages;
@@ -97,6 +98,9 @@ pub struct Pipeline {
 struct Inner {
     store: Store,
     warehouse: Arc<dyn Warehouse>,
+    /// Opens after consecutive warehouse outages (not row errors): batches then wait
+    /// without touching the warehouse or using attempts, one probe per cool-down.
+    warehouse_breaker: Breaker,
     gong: Option<Arc<GongClient>>,
     batcher: Option<CallBatcher>,
     users: UserDirectory,
@@ -104,6 +108,9 @@ struct Inner {
     settings: Settings,
     wake: Notify,
 }
+
+/// Consecutive failed warehouse writes (outages) that open its breaker.
+const WAREHOUSE_BREAKER_THRESHOLD: u32 = 3;
 
 /// The stages, in order, as named in history rows and metrics.
 const STORE_RAW: &str = "store_raw";
@@ -130,6 +137,11 @@ impl Pipeline {
             inner: Arc::new(Inner {
                 store,
                 warehouse,
+                warehouse_breaker: Breaker::new(
+                    "warehouse",
+                    WAREHOUSE_BREAKER_THRESHOLD,
+                    settings.retry_base,
+                ),
                 gong,
                 batcher,
                 users: UserDirectory::default(),
@@ -147,6 +159,10 @@ impl Pipeline {
 
     pub fn warehouse(&self) -> &Arc<dyn Warehouse> {
         &self.inner.warehouse
+    }
+
+    pub fn warehouse_breaker(&self) -> &Breaker {
+        &self.inner.warehouse_breaker
     }
 
     pub fn gong(&self) -> Option<&Arc<GongClient>> {
@@ -254,6 +270,19 @@ impl Pipeline {
 
     async fn process(&self, claimed: Vec<Claimed>) {
         let mut jobs: Vec<Job> = claimed.into_iter().map(Job::new).collect();
+        if let Err(open) = self.inner.warehouse_breaker.allow() {
+            // Every stage ends in the warehouse: wait for it without asking Gong for data
+            // that could not be stored.
+            let delay = open.retry_in.max(self.inner.settings.retry_base);
+            for j in jobs.iter_mut() {
+                j.state = State::Postpone {
+                    error: "warehouse unavailable (circuit breaker open)".into(),
+                    delay,
+                };
+            }
+            self.finish(&mut jobs).await;
+            return;
+        }
         self.store_raw(&mut jobs).await;
         let lookups = self.enhance(&mut jobs).await;
         self.transform(&mut jobs, lookups);
@@ -277,10 +306,9 @@ impl Pipeline {
             rows.push(raw_row(&j.c));
         }
         let result = match Rows::of(&warehouse::RAW, &rows) {
-            Ok(rows) => self.inner.warehouse.write(&rows).await,
+            Ok(rows) => self.write(&rows).await,
             Err(e) => Err(e),
         };
-        let s = &self.inner.settings;
         for j in jobs.iter_mut() {
             match (&result, &j.state) {
                 (_, State::Dead(e)) => {
@@ -288,11 +316,7 @@ impl Pipeline {
                     stage.record(j, "failed", Some(&e));
                 }
                 (Ok(()), _) => stage.record(j, "ok", None),
-                (Err(e), _) => {
-                    let e = format!("warehouse: {e}");
-                    stage.record(j, "retry", Some(&e));
-                    j.retry(s, e, None);
-                }
+                (Err(e), _) => self.write_failed(&stage, j, e),
             }
         }
     }
@@ -538,24 +562,48 @@ impl Pipeline {
                 None => {}
             }
         }
-        let mut results: Vec<(Vec<usize>, Result<(), String>)> = Vec::new();
+        let mut results: Vec<(Vec<usize>, Result<(), WarehouseError>)> = Vec::new();
         results.push(self.write_rows(&warehouse::CALLS, &calls).await);
         results.push(self.write_rows(&warehouse::EMAILS, &emails).await);
         results.push(self.write_rows(&warehouse::MEETINGS, &meetings).await);
-        let s = &self.inner.settings;
         for (idx, result) in results {
             for i in idx {
                 let j = &mut jobs[i];
                 match &result {
                     Ok(()) => stage.record(j, "ok", None),
                     Err(e) => {
-                        let e = format!("warehouse: {e}");
-                        stage.record(j, "retry", Some(&e));
                         j.partial = false;
-                        j.retry(s, e, None);
+                        self.write_failed(&stage, j, e);
                     }
                 }
             }
+        }
+    }
+
+    /// One warehouse write, told to the breaker: outages count, row errors do not (the
+    /// warehouse answered).
+    async fn write(&self, rows: &Rows) -> Result<(), WarehouseError> {
+        let result = self.inner.warehouse.write(rows).await;
+        match &result {
+            Err(e) if e.is_outage() => self.inner.warehouse_breaker.record_failure(),
+            _ => self.inner.warehouse_breaker.record_success(),
+        }
+        result
+    }
+
+    /// An outage postpones the event (no attempt used: a warehouse down for hours must
+    /// not dead-letter what it delays); any other failure is an attempt that failed.
+    fn write_failed(&self, stage: &Stage, j: &mut Job, e: &WarehouseError) {
+        let s = &self.inner.settings;
+        let error = format!("warehouse: {e}");
+        stage.record(j, "retry", Some(&error));
+        if e.is_outage() {
+            j.state = State::Postpone {
+                error,
+                delay: s.retry_base,
+            };
+        } else {
+            j.retry(s, error, None);
         }
     }
 
@@ -563,17 +611,17 @@ impl Pipeline {
         &self,
         table: &'static warehouse::Table,
         rows: &[(usize, &T)],
-    ) -> (Vec<usize>, Result<(), String>) {
+    ) -> (Vec<usize>, Result<(), WarehouseError>) {
         let idx: Vec<usize> = rows.iter().map(|(i, _)| *i).collect();
         if rows.is_empty() {
             return (idx, Ok(()));
         }
         let typed: Vec<&T> = rows.iter().map(|(_, r)| *r).collect();
         let result = match Rows::of(table, &typed) {
-            Ok(r) => self.inner.warehouse.write(&r).await,
+            Ok(r) => self.write(&r).await,
             Err(e) => Err(e),
         };
-        (idx, result.map_err(|e| e.to_string()))
+        (idx, result)
     }
 
     /// Ends each event: done with its notifications, rescheduled, or dead-lettered.
@@ -664,7 +712,7 @@ impl Pipeline {
             return;
         }
         let result = match Rows::of(&warehouse::HISTORY, &rows) {
-            Ok(r) => self.inner.warehouse.write(&r).await,
+            Ok(r) => self.write(&r).await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {

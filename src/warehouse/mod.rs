@@ -37,6 +37,57 @@ pub enum WarehouseError {
     Unavailable(String),
 }
 
+impl WarehouseError {
+    /// The warehouse could not be reached, or refused work for a reason of its own
+    /// (shutting down, out of connections, disk full). Such a failure says nothing about
+    /// the rows: it delays them without using up their attempts.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            WarehouseError::Unavailable(_) => true,
+            WarehouseError::Database(e) => sqlx_outage(e),
+            WarehouseError::Migrate(_) | WarehouseError::BadRow { .. } => false,
+        }
+    }
+}
+
+fn sqlx_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            let Some(code) = d.code() else { return false };
+            if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                pg_outage(&code)
+            } else {
+                sqlite_outage(&code)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLSTATEs that describe the server, not the rows. 08: connection exception; 53:
+/// insufficient resources; 57P01-57P03: shut down or not accepting connections yet;
+/// 55000 is what a database closed to connections (ALLOW_CONNECTIONS false, e.g. during
+/// maintenance) answers.
+fn pg_outage(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "55000")
+}
+
+/// SQLite result codes (extended codes carry the primary one in the low byte): BUSY,
+/// LOCKED, IOERR, FULL, CANTOPEN.
+fn sqlite_outage(code: &str) -> bool {
+    code.parse::<i64>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13 | 14))
+}
+
 /// How a column's JSON value is bound and stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {
@@ -148,4 +199,30 @@ pub trait Warehouse: Send + Sync + Debug {
 /// store's pool (the same database, so one writer on SQLite).
 pub fn open(store: &Store) -> Arc<dyn Warehouse> {
     Arc::new(SqlWarehouse::new(store.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_told_from_row_errors() {
+        // SQLite: BUSY, BUSY_RECOVERY (extended), FULL are outages; a UNIQUE violation
+        // (extended 2067) and a type mismatch are the rows' fault.
+        assert!(sqlite_outage("5") && sqlite_outage("261") && sqlite_outage("13"));
+        assert!(!sqlite_outage("2067") && !sqlite_outage("20") && !sqlite_outage("x"));
+        // PostgreSQL: connection failure, too many connections, admin shutdown, closed
+        // database are outages; unique violation and invalid input (all digits, like
+        // SQLite codes) are not.
+        assert!(pg_outage("08006") && pg_outage("53300") && pg_outage("57P01"));
+        assert!(pg_outage("55000"));
+        assert!(!pg_outage("23505") && !pg_outage("22P02") && !pg_outage("42601"));
+        assert!(WarehouseError::Unavailable("down".into()).is_outage());
+        assert!(WarehouseError::Database(sqlx::Error::PoolTimedOut).is_outage());
+        let bad = WarehouseError::BadRow {
+            table: "t",
+            reason: "r".into(),
+        };
+        assert!(!bad.is_outage());
+    }
 }

@@ -1075,3 +1075,98 @@ crate::on_both_backends!(
     the_admin_api_needs_its_token,
     without_a_gong_key_events_are_stored_unenhanced,
 );
+
+/// The warehouse in a database of its own (as Snowflake will be) goes down while the
+/// queue stays up: events wait without using attempts (MAX_ATTEMPTS 2 would dead-letter
+/// them in a few hundred milliseconds otherwise), Gong is not asked for data that could
+/// not be stored, the breaker opens, and everything lands once the warehouse is back.
+async fn a_warehouse_outage_postpones_without_using_attempts(store_db: TestDb) {
+    use gong_relay::breaker::BreakerState;
+    use gong_relay::gong::{ClientConfig, GongClient};
+    use gong_relay::insights::Rules;
+    use gong_relay::pipeline::{Pipeline, Settings};
+    use gong_relay::warehouse;
+
+    let Some(wh_db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let sim = simulator_with(|_| {}).await;
+    let calls = sim.create_calls(10);
+    // Receive-only app: the pipeline under test is built below, over another warehouse.
+    let app = TestApp::spawn(&store_db).await;
+    for c in &calls {
+        post_call(&app, c).await;
+    }
+    let wh_store = wh_db.store().await;
+    let wh = warehouse::open(&wh_store);
+    wh.migrate().await.unwrap();
+
+    wh_db.set_postgres_up(false).await;
+    let gong = GongClient::new(ClientConfig::new(
+        sim.base_url(),
+        gong_relay::config::GongAuth::Basic {
+            access_key: "sim-key".into(),
+            secret: "sim-secret".to_owned().into(),
+        },
+    ))
+    .unwrap();
+    let settings = Settings {
+        workers: 1,
+        claim_batch: 25,
+        lease: Duration::from_secs(10),
+        max_attempts: 2,
+        retry_base: Duration::from_millis(100),
+        retry_max: Duration::from_millis(200),
+        batch_wait: Duration::from_millis(20),
+        idle_poll: Duration::from_millis(50),
+    };
+    let pipeline = Pipeline::new(
+        app.store().clone(),
+        wh.clone(),
+        Some(std::sync::Arc::new(gong)),
+        Rules::builtin(),
+        settings,
+    );
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let workers = pipeline.spawn_workers(stop);
+    eventually(30, "the warehouse breaker to open", || async {
+        (pipeline.warehouse_breaker().state() != BreakerState::Closed).then_some(())
+    })
+    .await;
+    // Several breaker cool-downs: each lets one probe batch fail again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for e in app.store().events().await.unwrap() {
+        assert_ne!(e.status, "dead", "an outage dead-lettered {}", e.event_id);
+        assert!(e.attempts <= 1, "the outage used attempts: {}", e.attempts);
+    }
+    assert!(sim.requests().is_empty(), "Gong asked during the outage");
+
+    wh_db.set_postgres_up(true).await;
+    eventually(60, "every event to be done after the outage", || async {
+        let events = app.store().events().await.unwrap();
+        events.iter().all(|e| e.status == "done").then_some(())
+    })
+    .await;
+    assert_eq!(wh.count(&CALLS).await.unwrap(), calls.len() as i64);
+    assert_eq!(
+        pipeline.warehouse_breaker().state(),
+        BreakerState::Closed,
+        "closed again"
+    );
+    stop_tx.send(true).unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+    wh_store.close().await;
+    sim.shutdown().await;
+}
+
+mod warehouse_outage {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_warehouse_outage_postpones_without_using_attempts() {
+        let db = crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite)
+            .await
+            .unwrap();
+        super::a_warehouse_outage_postpones_without_using_attempts(db).await;
+    }
+}
