@@ -269,6 +269,8 @@ pub struct GongClient {
     /// Until when Gong asked us (429 + `Retry-After`) to send nothing. Every caller waits
     /// it out, not only the one that was told: the others would be told the same.
     paused_until: Mutex<Option<tokio::time::Instant>>,
+    /// The last request that failed (for `/health`): what went wrong, and when.
+    last_failure: Mutex<Option<(String, DateTime<Utc>)>>,
     config: ClientConfig,
 }
 
@@ -327,12 +329,26 @@ impl GongClient {
                 config.breaker_cool_down,
             ),
             paused_until: Mutex::new(None),
+            last_failure: Mutex::new(None),
             config,
         })
     }
 
     pub fn breaker(&self) -> &Breaker {
         &self.breaker
+    }
+
+    /// The last failed request's error and time, for `/health`.
+    pub fn last_failure(&self) -> Option<(String, DateTime<Utc>)> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn note_failure(&self, endpoint: &str, error: &str) {
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((format!("{endpoint}: {error}"), Utc::now()));
     }
 
     pub fn daily_budget_remaining(&self) -> u32 {
@@ -816,13 +832,16 @@ impl GongClient {
                 Err(e) => {
                     count(endpoint, "error");
                     self.breaker.record_failure();
-                    if !idempotent && !e.is_connect() {
+                    let connect = e.is_connect();
+                    let last = transport_error(e);
+                    self.note_failure(endpoint, &last);
+                    if !idempotent && !connect {
                         return Err(GongError::Unavailable {
                             attempts: attempt,
-                            last: transport_error(e),
+                            last,
                         });
                     }
-                    (self.backoff(attempt), transport_error(e))
+                    (self.backoff(attempt), last)
                 }
                 Ok(res) => {
                     let status = res.status();
@@ -838,6 +857,7 @@ impl GongClient {
                         Err(e) => {
                             self.breaker.record_failure();
                             let last = transport_error(e);
+                            self.note_failure(endpoint, &last);
                             if attempt > self.config.max_retries || !idempotent {
                                 return Err(GongError::Unavailable {
                                     attempts: attempt,
@@ -862,6 +882,7 @@ impl GongClient {
                         // Gong is up; it only asks us to slow down.
                         self.breaker.record_success();
                         metrics::counter!("api_rate_limit_hits_total").increment(1);
+                        self.note_failure(endpoint, "429 Too Many Requests");
                         throttled += 1;
                         // A wait longer than we are willing to hold a caller (the daily
                         // quota, say) is handed back: the pipeline reschedules the work.
@@ -882,6 +903,7 @@ impl GongClient {
                     }
                     if status.is_server_error() {
                         self.breaker.record_failure();
+                        self.note_failure(endpoint, &format!("{status}: {}", errors.join("; ")));
                         if !idempotent {
                             return Err(GongError::Unavailable {
                                 attempts: attempt,
@@ -898,7 +920,11 @@ impl GongClient {
                         if status == StatusCode::NOT_FOUND && is_empty_result(&errors) {
                             return Ok(Outcome::Empty);
                         }
-                        return Err(client_error(status, errors));
+                        let e = client_error(status, errors);
+                        if matches!(e, GongError::Auth { .. }) {
+                            self.note_failure(endpoint, &e.to_string());
+                        }
+                        return Err(e);
                     }
                 }
             };

@@ -362,11 +362,14 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         Some(g) => {
             let breaker = g.breaker().state();
             let ok = breaker == crate::breaker::BreakerState::Closed;
+            let last = g.last_failure();
             (
                 json!({
                     "status": if ok { "ok" } else { "degraded" },
                     "circuit_breaker": breaker.as_str(),
                     "daily_budget_remaining": g.daily_budget_remaining(),
+                    "last_error": last.as_ref().map(|(e, _)| e),
+                    "last_error_at": last.map(|(_, at)| at.to_rfc3339()),
                 }),
                 ok,
             )

@@ -493,6 +493,19 @@ async fn gong_failures_dead_letter_then_dlq_retry_succeeds(db: TestDb) {
             .collect::<Vec<_>>(),
         ["processing_error"]
     );
+    // /health says what went wrong with Gong, and when.
+    let health: Value = reqwest::get(app.url("/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let gong = &health["dependencies"]["gong_api"];
+    assert!(
+        gong["last_error"].as_str().unwrap().contains("500"),
+        "{gong}"
+    );
+    assert!(gong["last_error_at"].is_string(), "{gong}");
 
     // The admin API lists it; Gong recovers; a retry succeeds.
     let (status, listed) = answer(
