@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, WarehouseKind};
-use crate::gong::{ClientConfig, GongClient};
+use crate::gong::{ClientConfig, GongClient, StoreLimiter};
 use crate::http::{self, AppState};
 use crate::inbox::Inbox;
 use crate::insights::{Rules, RulesError};
@@ -113,11 +113,19 @@ pub async fn open_warehouse(
     Ok(w)
 }
 
-/// The Gong API client, when a key or token is configured.
-pub fn gong_client(config: &Config) -> Result<Option<Arc<GongClient>>, AppError> {
+/// The Gong API client, when a key or token is configured. Its rate limit and daily quota
+/// are shared through `store` with every other process using it (Gong's limits are per
+/// company).
+pub fn gong_client(config: &Config, store: &Store) -> Result<Option<Arc<GongClient>>, AppError> {
     ClientConfig::from_config(config)
         .map(|c| {
-            GongClient::new(c)
+            let limiter = Arc::new(StoreLimiter::new(
+                store.clone(),
+                c.rate_limit,
+                c.burst,
+                c.daily_limit,
+            ));
+            GongClient::with_limiter(c, limiter)
                 .map(Arc::new)
                 .map_err(|e| AppError::GongClient(e.to_string()))
         })
@@ -131,7 +139,7 @@ pub async fn build_pipeline(config: &Config, store: &Store) -> Result<Pipeline, 
     Ok(Pipeline::new(
         store.clone(),
         warehouse,
-        gong_client(config)?,
+        gong_client(config, store)?,
         rules,
         Settings::from_config(config),
     ))

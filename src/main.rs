@@ -261,7 +261,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 warehouse.backend(),
                 started.elapsed().as_secs_f64() * 1e3
             );
-            match app::gong_client(&config)? {
+            match app::gong_client(&config, &store)? {
                 None => println!("gong api: not configured (enhancement skipped)"),
                 Some(gong) => {
                     let started = Instant::now();
@@ -345,10 +345,10 @@ async fn reprocess(args: ReprocessArgs, config: &Config) -> anyhow::Result<()> {
 
 async fn backfill(args: BackfillArgs, config: &Config) -> anyhow::Result<()> {
     let (from, to) = reconcile::period(&args.from, &args.to).map_err(|e| anyhow::anyhow!(e))?;
-    let Some(gong) = app::gong_client(config)? else {
+    let store = app::open_store(config).await?;
+    let Some(gong) = app::gong_client(config, &store)? else {
         anyhow::bail!("backfill needs the Gong API: set GONG_API_KEY or GONG_API_BEARER_TOKEN");
     };
-    let store = app::open_store(config).await?;
     let report = reconcile::enqueue_period(&store, &gong, from, to, "backfill").await?;
     store.close().await;
     println!(

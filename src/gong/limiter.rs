@@ -3,18 +3,23 @@
 //! `GONG_API_DAILY_LIMIT` (a UTC day; Gong does not document when its day resets, so a few
 //! calls of margin are cheap insurance).
 //!
-//! The limit is per Gong company, so several replicas must share it: the client takes any
-//! [`RateLimiter`], and a store-backed implementation can replace [`LocalLimiter`] without
-//! touching the client.
+//! The limit is per Gong company, so several replicas (and CLI commands) must share it:
+//! [`StoreLimiter`] takes its permits from the operational store, which they all use;
+//! [`LocalLimiter`] serves a process on its own (and steps in while the store is down).
 
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use governor::{DefaultDirectRateLimiter, Jitter, Quota};
+use rand::Rng;
+
+use crate::store::{Permit, SharedRate, Store};
+use crate::verify::now_ms;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LimitError {
@@ -88,6 +93,90 @@ impl RateLimiter for LocalLimiter {
             return self.daily_limit;
         }
         self.daily_limit.saturating_sub(day.1)
+    }
+}
+
+/// The limiter shared through the store: one permit per Gong request, taken in a short
+/// transaction on the `rate_limits` row. While the store cannot be reached, permits come
+/// from a process-local bucket with the same limits (work goes on; a brief excess over the
+/// company-wide limit costs at most a few 429s, which the client honours).
+pub struct StoreLimiter {
+    store: Store,
+    limit: SharedRate,
+    fallback: LocalLimiter,
+    /// Last known calls left today (the trait's getter is synchronous).
+    remaining: AtomicU32,
+    /// When the store last failed (ms), so an outage is logged once a minute, not per call.
+    warned_at_ms: AtomicU64,
+}
+
+/// The row all Gong clients share.
+const GONG_API: &str = "gong_api";
+
+impl StoreLimiter {
+    pub fn new(store: Store, rate_per_sec: f64, burst: u32, daily_limit: u32) -> StoreLimiter {
+        StoreLimiter {
+            store,
+            limit: SharedRate {
+                rate: rate_per_sec,
+                burst,
+                daily: daily_limit,
+            },
+            fallback: LocalLimiter::new(rate_per_sec, burst, daily_limit),
+            remaining: AtomicU32::new(daily_limit),
+            warned_at_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn exhausted(&self) -> LimitError {
+        let today = Utc::now().date_naive();
+        LimitError::DailyBudgetExhausted {
+            limit: self.limit.daily,
+            resets_at: today.succ_opt().unwrap_or(today).to_string(),
+        }
+    }
+}
+
+impl RateLimiter for StoreLimiter {
+    fn acquire(&self) -> LimitFuture<'_> {
+        Box::pin(async move {
+            loop {
+                let today = Utc::now().date_naive().to_string();
+                match self
+                    .store
+                    .take_permit(GONG_API, self.limit, now_ms(), &today)
+                    .await
+                {
+                    Ok(Permit::Granted { day_used }) => {
+                        self.remaining
+                            .store(self.limit.daily.saturating_sub(day_used), Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    Ok(Permit::DayExhausted) => {
+                        self.remaining.store(0, Ordering::Relaxed);
+                        return Err(self.exhausted());
+                    }
+                    // Up to 20 ms more, so waiters told the same instant do not collide.
+                    Ok(Permit::Wait(d)) => {
+                        let jitter = rand::rng().random_range(0..20);
+                        tokio::time::sleep(d + Duration::from_millis(jitter)).await;
+                    }
+                    Err(e) => {
+                        let now = now_ms().max(0) as u64;
+                        let last = self.warned_at_ms.load(Ordering::Relaxed);
+                        if now.saturating_sub(last) > 60_000 {
+                            self.warned_at_ms.store(now, Ordering::Relaxed);
+                            tracing::warn!(error = %e, "shared Gong rate limit unavailable; limiting this process alone");
+                        }
+                        return self.fallback.acquire().await;
+                    }
+                }
+            }
+        })
+    }
+
+    fn daily_remaining(&self) -> u32 {
+        self.remaining.load(Ordering::Relaxed)
     }
 }
 

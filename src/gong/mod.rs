@@ -12,4 +12,4 @@ pub use client::{
     Batch, CallFilter, ClientConfig, ContentSelector, GongClient, GongError, MAX_IDS_PER_REQUEST,
     ScorecardFilter, StatsFilter,
 };
-pub use limiter::{LimitError, LocalLimiter, RateLimiter};
+pub use limiter::{LimitError, LocalLimiter, RateLimiter, StoreLimiter};

@@ -33,9 +33,11 @@ macro_rules! with_pool {
 mod admin;
 mod outbox;
 mod queue;
+mod rate;
 pub use admin::{EventFilter, EventSummary, InternalEvent, QueueStats};
 pub use outbox::{OutboxEntry, OutboxMessage};
 pub use queue::{Claimed, Final};
+pub use rate::{Permit, SharedRate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -471,3 +471,91 @@ async fn meetings_are_created_updated_and_deleted() {
     assert!(matches!(err, GongError::NotFound(_)), "{err}");
     sim.shutdown().await;
 }
+
+/// Two clients on one store, as two `serve` replicas (or `serve` and a CLI `backfill`):
+/// each is configured with the full limit, and together they still stay within it,
+/// because their permits come from the store. (Each on its own bucket would send twice
+/// the rate and be refused with 429s.)
+async fn clients_sharing_a_store_share_the_rate_limit(db: crate::helpers::TestDb) {
+    use gong_relay::gong::StoreLimiter;
+    let (rate, burst) = (4.0, 4u32);
+    let sim = sim(|c| {
+        c.rate_limit = 5.0;
+        c.burst = 5;
+    })
+    .await;
+    let id = sim.calls()[0]["metaData"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tasks = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..2 {
+        // A pool of its own per client, as separate processes would have.
+        let store = db.store().await;
+        store.migrate().await.unwrap();
+        let mut config = client_config(&sim);
+        config.rate_limit = rate;
+        config.burst = burst;
+        let limiter = Arc::new(StoreLimiter::new(store.clone(), rate, burst, 10_000));
+        let client = Arc::new(GongClient::with_limiter(config, limiter).unwrap());
+        for _ in 0..12 {
+            let (client, id) = (client.clone(), id.clone());
+            tasks.push(tokio::spawn(async move { client.get_call(&id).await }));
+        }
+        stores.push(store);
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().unwrap().is_some());
+    }
+    let log = sim.requests();
+    assert!(log.iter().all(|r| r.status == 200), "a 429: {log:?}");
+    let times: Vec<Instant> = log.iter().map(|r| r.at).collect();
+    assert_eq!(times.len(), 24);
+    for (i, start) in times.iter().enumerate() {
+        for (j, end) in times.iter().enumerate().skip(i) {
+            let window = end.duration_since(*start).as_secs_f64();
+            let allowed = burst as f64 + rate * window + 1.0;
+            assert!(
+                (j - i + 1) as f64 <= allowed,
+                "{} requests in {window:.3}s",
+                j - i + 1
+            );
+        }
+    }
+    for s in stores {
+        s.close().await;
+    }
+    sim.shutdown().await;
+}
+
+crate::on_both_backends!(clients_sharing_a_store_share_the_rate_limit);
+
+/// With the store down, permits come from a local bucket: Gong work goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_falls_back_to_a_local_limit() {
+    use gong_relay::gong::StoreLimiter;
+    let Some(db) = crate::helpers::TestDb::new(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let limiter = StoreLimiter::new(store.clone(), 100.0, 3, 10_000);
+    limiter.acquire().await.unwrap();
+    assert_eq!(limiter.daily_remaining(), 9_999, "counted in the store");
+    db.set_postgres_up(false).await;
+    for _ in 0..3 {
+        tokio::time::timeout(Duration::from_secs(10), limiter.acquire())
+            .await
+            .expect("a permit while the store is down")
+            .unwrap();
+    }
+    db.set_postgres_up(true).await;
+    limiter.acquire().await.unwrap();
+    assert_eq!(
+        limiter.daily_remaining(),
+        9_998,
+        "back on the store's count, which the fallback permits did not touch"
+    );
+    store.close().await;
+}
