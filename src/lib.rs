@@ -7,6 +7,7 @@
 pub mod app;
 pub mod breaker;
 pub mod config;
+pub mod demo;
 pub mod gong;
 pub mod http;
 pub mod inbox;

@@ -32,6 +32,10 @@ struct Cli {
 enum Command {
     /// Run the service: webhook receiver, pipeline workers and reconciler.
     Serve,
+    /// A first look: the service on a store of its own (./gong-relay-demo.db) with the
+    /// built-in Gong simulator as the Gong API; sends signed sample webhooks and prints what
+    /// happened (answers, rows, insights, notifications), then keeps serving until Ctrl-C.
+    Demo(DemoArgs),
     /// Create or upgrade the tables in the configured store and warehouse, then exit.
     Migrate,
     /// Inspect or requeue dead-lettered events.
@@ -46,6 +50,16 @@ enum Command {
     CheckConfig,
     /// Run the Gong API simulator alone; `send` sends webhooks as a Gong automation rule.
     SimulateGong(Box<SimulateGong>),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// How many sample call webhooks to send.
+    #[arg(long, default_value_t = 5)]
+    calls: usize,
+    /// Exit after printing instead of serving on.
+    #[arg(long)]
+    exit: bool,
 }
 
 #[derive(Subcommand)]
@@ -198,6 +212,10 @@ fn main() -> ExitCode {
     if let Command::SimulateGong(sim) = cli.command {
         return run_simulator(*sim);
     }
+    // The demo brings its own webhook key and Gong API: it configures itself.
+    if let Command::Demo(args) = cli.command {
+        return run_demo(cli.config, args);
+    }
     let config = match Config::from_raw(cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -281,7 +299,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             store.close().await;
         }
-        Command::SimulateGong(_) => unreachable!("handled before the configuration"),
+        Command::Demo(_) | Command::SimulateGong(_) => {
+            unreachable!("handled before the configuration")
+        }
     }
     Ok(())
 }
@@ -357,6 +377,39 @@ async fn backfill(args: BackfillArgs, config: &Config) -> anyhow::Result<()> {
         report.listed, report.known, report.queued
     );
     Ok(())
+}
+
+fn run_demo(mut raw: gong_relay::config::RawConfig, args: DemoArgs) -> ExitCode {
+    // The report is the point (and shows the refused webhooks): the log only speaks up
+    // for errors, unless asked.
+    if raw.log_level.is_none() {
+        raw.log_level = Some("error".into());
+    }
+    let format = match raw.log_format.as_deref().map(str::trim) {
+        Some("pretty") => gong_relay::config::LogFormat::Pretty,
+        _ => gong_relay::config::LogFormat::Json,
+    };
+    telemetry::init_logging(format, raw.log_level.as_deref().unwrap_or("error"));
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let demo = gong_relay::demo::run(raw, args.calls).await?;
+        print!("{}", demo.report);
+        if !args.exit {
+            println!("\nServing until Ctrl-C.");
+            shutdown_signal().await;
+        }
+        demo.shutdown().await?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run_simulator(args: SimulateGong) -> ExitCode {

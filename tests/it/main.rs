@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod demo;
 mod durability;
 mod gong_client;
 mod pipeline;

@@ -1,0 +1,319 @@
+//! `gong-relay demo`: the whole flow on one screen, with nothing to set up. The real
+//! service (the same `app::start` as `serve`) runs on a SQLite file of its own, with the
+//! built-in Gong simulator as the Gong API; signed sample webhooks go in over HTTP like
+//! Gong's, and what came out is printed: the answers, the warehouse rows with their
+//! insights, and the notifications.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::app::{self, AppError, RunningApp};
+use crate::config::{Config, ConfigError, RawConfig};
+use crate::simulator::{self, RuleKey, SimConfig, SimError, SimHandle};
+use crate::store::StoreError;
+use crate::verify::now_ms;
+use crate::warehouse::{CALLS, HISTORY, RAW, WarehouseError};
+
+/// The demo's own store, so that it never mixes with a real `./gong-relay.db`.
+pub const DEMO_DATABASE: &str = "sqlite://gong-relay-demo.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("configuration error:\n{0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error("Gong simulator: {0}")]
+    Simulator(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error("sending a webhook failed: {0}")]
+    Send(#[from] reqwest::Error),
+    #[error("the events were not processed within {0:?}; see the log")]
+    Timeout(Duration),
+}
+
+impl From<SimError> for DemoError {
+    fn from(e: SimError) -> Self {
+        DemoError::Simulator(e.to_string())
+    }
+}
+
+/// The running demo: the service and its simulated Gong.
+pub struct Demo {
+    pub app: RunningApp,
+    pub sim: SimHandle,
+    /// What happened, as printed.
+    pub report: String,
+    /// Call ids sent, in order.
+    pub call_ids: Vec<String>,
+}
+
+impl Demo {
+    pub async fn shutdown(self) -> Result<(), DemoError> {
+        self.app.shutdown().await?;
+        self.sim.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Starts the simulator and the service, sends `calls` signed call webhooks (plus a
+/// re-delivery and a tampered one), waits until they are processed and reports.
+/// `raw` is the user's configuration: the webhook key and the Gong API are the demo's; the
+/// store is [`DEMO_DATABASE`] unless `DATABASE_URL` is set; the listener is loopback.
+pub async fn run(mut raw: RawConfig, calls: usize) -> Result<Demo, DemoError> {
+    let sim = simulator::start(SimConfig {
+        bind: ([127, 0, 0, 1], 0).into(),
+        calls: calls.max(1) + 20,
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| DemoError::Simulator(e.to_string()))?;
+    let key = RuleKey::generate();
+    raw.gong_webhook_public_keys = Some(json!([key.public_key_base64()]).to_string());
+    raw.gong_webhook_public_keys_file = None;
+    raw.gong_api_key = Some("sim-key:sim-secret".into());
+    raw.gong_api_key_file = None;
+    raw.gong_api_bearer_token = None;
+    raw.gong_api_bearer_token_file = None;
+    raw.gong_api_base_url = Some(sim.base_url());
+    // The simulator's corpus lies in the past: the reconciler would queue all of it.
+    raw.gong_reconcile_interval = Some("0".into());
+    if raw.database_url.is_none() && raw.database_url_file.is_none() {
+        raw.database_url = Some(DEMO_DATABASE.into());
+    }
+    if raw.bind_addr.is_none() {
+        // A free loopback port, known before the start so that the webhook URL claim can
+        // be checked as in production (GONG_WEBHOOK_PUBLIC_URL).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        raw.bind_addr = Some(format!("127.0.0.1:{port}"));
+        if port != 0 && raw.gong_webhook_public_url.is_none() {
+            raw.gong_webhook_public_url = Some(format!("http://127.0.0.1:{port}"));
+        }
+    }
+    let config = Config::from_raw(raw)?;
+    let store_url = redact_url(&config);
+    let app = app::start(config).await?;
+    let base = format!("http://{}", app.addr());
+
+    let mut out = String::new();
+    let _ = writeln!(out, "gong-relay demo");
+    let _ = writeln!(
+        out,
+        "  service      {base}  (store and warehouse: {store_url})"
+    );
+    let _ = writeln!(
+        out,
+        "  Gong API     {}  (the built-in simulator, 3 requests/s like Gong)",
+        sim.base_url()
+    );
+    let _ = writeln!(
+        out,
+        "  webhook key  a generated RS256 automation-rule key, as Gong signs\n"
+    );
+
+    let sample: Vec<Value> = sim.calls().into_iter().take(calls.max(1)).collect();
+    let call_ids: Vec<String> = sample
+        .iter()
+        .filter_map(|c| c["metaData"]["id"].as_str().map(str::to_owned))
+        .collect();
+    let http = reqwest::Client::new();
+    let url = format!("{base}/webhook/gong/calls");
+    let _ = writeln!(out, "1. Gong posts {} call webhook(s)", sample.len());
+    let mut first: Option<(Vec<u8>, String)> = None;
+    for call in &sample {
+        let body =
+            serde_json::to_vec(&json!({"callData": call, "isTest": false})).unwrap_or_default();
+        let token = key.sign(&url, &body, Duration::from_secs(300));
+        let (status, answer) = post(&http, &url, &body, &token).await?;
+        let _ = writeln!(
+            out,
+            "   {:<44} -> {status} {answer}",
+            clip(
+                call["metaData"]["title"].as_str().unwrap_or("(untitled)"),
+                44
+            )
+        );
+        first.get_or_insert((body, token));
+    }
+    if let Some((body, token)) = first {
+        // What Gong does when a rule fires again for the same call: a new token (RS256
+        // signatures are deterministic, so within the same second only another expiry
+        // makes the token new).
+        let again = key.sign(&url, &body, Duration::from_secs(301));
+        let (status, answer) = post(&http, &url, &body, &again).await?;
+        let _ = writeln!(
+            out,
+            "   {:<44} -> {status} {answer}",
+            "the first call, fired again"
+        );
+        // What an attacker who captured a request could try.
+        let (status, answer) = post(&http, &url, &body, &token).await?;
+        let _ = writeln!(
+            out,
+            "   {:<44} -> {status} {answer}",
+            "the first request, replayed"
+        );
+        let mut tampered = body.clone();
+        if let Some(b) = tampered.iter_mut().rev().find(|b| b.is_ascii_digit()) {
+            *b = if *b == b'9' { b'0' } else { *b + 1 };
+        }
+        let fresh = key.sign(&url, &body, Duration::from_secs(302));
+        let (status, answer) = post(&http, &url, &tampered, &fresh).await?;
+        let _ = writeln!(
+            out,
+            "   {:<44} -> {status} {answer}",
+            "a valid token on a changed body"
+        );
+    }
+
+    // Processing: each call's data is fetched from Gong in one batched request each for
+    // extensive data and transcripts, under Gong's rate limit.
+    let started = Instant::now();
+    let limit = Duration::from_secs(90);
+    loop {
+        let q = app.store().queue_stats(now_ms()).await?;
+        if q.pending + q.processing + q.retrying == 0 && q.done + q.dead > 0 {
+            break;
+        }
+        if started.elapsed() > limit {
+            return Err(DemoError::Timeout(limit));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wh = app.pipeline().warehouse().clone();
+    let gong_requests = sim.requests().len();
+    let _ = writeln!(
+        out,
+        "\n2. Processed in {:.1} s with {gong_requests} Gong API request(s) \
+         (call ids batched into calls/extensive and calls/transcript)",
+        started.elapsed().as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "   warehouse: gong_webhooks_raw {} row(s), gong_calls_enhanced {}, webhook_processing_history {}",
+        wh.count(&RAW).await?,
+        wh.count(&CALLS).await?,
+        wh.count(&HISTORY).await?
+    );
+
+    let _ = writeln!(out, "\n3. gong_calls_enhanced");
+    for id in &call_ids {
+        let Some(row) = wh.fetch(&CALLS, id).await? else {
+            let _ = writeln!(out, "   {id}: no row (see `gong-relay dlq list`)");
+            continue;
+        };
+        let insights: Vec<&str> = row["insights"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|i| i["kind"].as_str()).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "   {:<40} priority {:<6} sentiment {:>5} quality {:.2} enhanced {}",
+            clip(row["title"].as_str().unwrap_or(id), 40),
+            row["priority"].as_str().unwrap_or("-"),
+            row["sentiment_score"]
+                .as_f64()
+                .map(|s| format!("{s:+.2}"))
+                .unwrap_or_else(|| "-".into()),
+            row["data_quality_score"].as_f64().unwrap_or(0.0),
+            row["enhanced"],
+        );
+        if !insights.is_empty() {
+            let _ = writeln!(out, "     insights: {}", dedup(&insights).join(", "));
+        }
+        if let Some(step) = row["next_steps"]
+            .as_array()
+            .and_then(|s| s.first())
+            .and_then(Value::as_str)
+        {
+            let _ = writeln!(out, "     next step: {}", clip(step, 90));
+        }
+    }
+
+    let outbox = app.store().outbox_entries().await?;
+    let _ = writeln!(
+        out,
+        "\n4. {} notification(s) in the outbox (Redis publishing is not configured: they wait there)",
+        outbox.len()
+    );
+    for n in outbox.iter().take(12) {
+        let _ = writeln!(
+            out,
+            "   {:<16} {:<7} {}",
+            n.message_type, n.priority, n.notification_id
+        );
+    }
+    if outbox.len() > 12 {
+        let _ = writeln!(out, "   … and {} more", outbox.len() - 12);
+    }
+    let _ = writeln!(
+        out,
+        "\nTry: curl -s {base}/health · curl -s {base}/metrics | grep gong_ · \
+         sqlite3 gong-relay-demo.db 'select call_id, priority from gong_calls_enhanced'"
+    );
+    Ok(Demo {
+        app,
+        sim,
+        report: out,
+        call_ids,
+    })
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    token: &str,
+) -> Result<(u16, String), DemoError> {
+    let res = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("authorization", token)
+        .body(body.to_vec())
+        .send()
+        .await?;
+    let status = res.status().as_u16();
+    let text = res.text().await?;
+    Ok((status, text.trim().to_owned()))
+}
+
+/// The store URL without credentials, for the banner.
+fn redact_url(config: &Config) -> String {
+    use secrecy::ExposeSecret;
+    let url = config.database_url.expose_secret();
+    match url.split_once('@') {
+        Some((scheme_user, host)) => {
+            let scheme = scheme_user.split("://").next().unwrap_or("");
+            format!("{scheme}://…@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut c: String = s.chars().take(n - 1).collect();
+        c.push('…');
+        c
+    }
+}
+
+fn dedup<'a>(items: &[&'a str]) -> Vec<&'a str> {
+    let mut seen = Vec::new();
+    for i in items {
+        if !seen.contains(i) {
+            seen.push(*i);
+        }
+    }
+    seen
+}
