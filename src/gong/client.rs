@@ -808,6 +808,8 @@ impl GongClient {
             }
             self.wait_out_pause().await;
             self.limiter.acquire().await?;
+            // A 429 may have arrived while we waited for the permit.
+            self.wait_out_pause().await;
             metrics::gauge!("gong_api_daily_budget_remaining")
                 .set(self.limiter.daily_remaining() as f64);
 
@@ -903,7 +905,9 @@ impl GongClient {
                     }
                     if status.is_server_error() {
                         self.breaker.record_failure();
-                        self.note_failure(endpoint, &format!("{status}: {}", errors.join("; ")));
+                        // Status only: /health is public, and a 5xx body (Gong's or a proxy's)
+                        // is no business of its readers.
+                        self.note_failure(endpoint, status.as_str());
                         if !idempotent {
                             return Err(GongError::Unavailable {
                                 attempts: attempt,

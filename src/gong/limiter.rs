@@ -106,8 +106,12 @@ pub struct StoreLimiter {
     fallback: LocalLimiter,
     /// Last known calls left today (the trait's getter is synchronous).
     remaining: AtomicU32,
-    /// When the store last failed (ms), so an outage is logged once a minute, not per call.
-    warned_at_ms: AtomicU64,
+    /// When the store last failed (ms). For a while after, permits come straight from the
+    /// fallback: reaching a store that is down can take the pool's whole acquire timeout,
+    /// which every Gong request would otherwise pay. Also logs the outage once, not per call.
+    failed_at_ms: AtomicU64,
+    /// How long after a store failure the fallback is used without asking the store.
+    hold_ms: u64,
 }
 
 /// The row all Gong clients share.
@@ -124,8 +128,15 @@ impl StoreLimiter {
             },
             fallback: LocalLimiter::new(rate_per_sec, burst, daily_limit),
             remaining: AtomicU32::new(daily_limit),
-            warned_at_ms: AtomicU64::new(0),
+            failed_at_ms: AtomicU64::new(0),
+            hold_ms: 30_000,
         }
+    }
+
+    /// How long to stay on the local bucket after the store failed (default 30 s).
+    pub fn fallback_hold(mut self, hold: Duration) -> StoreLimiter {
+        self.hold_ms = hold.as_millis() as u64;
+        self
     }
 
     fn exhausted(&self) -> LimitError {
@@ -141,12 +152,21 @@ impl RateLimiter for StoreLimiter {
     fn acquire(&self) -> LimitFuture<'_> {
         Box::pin(async move {
             loop {
+                let now = now_ms().max(0) as u64;
+                let failed_at = self.failed_at_ms.load(Ordering::Relaxed);
+                if failed_at > 0 && now.saturating_sub(failed_at) < self.hold_ms {
+                    return self.fallback.acquire().await;
+                }
                 let today = Utc::now().date_naive().to_string();
-                match self
+                let answer = self
                     .store
                     .take_permit(GONG_API, self.limit, now_ms(), &today)
-                    .await
-                {
+                    .await;
+                if answer.is_ok() && failed_at != 0 {
+                    self.failed_at_ms.store(0, Ordering::Relaxed);
+                    tracing::info!("shared Gong rate limit available again");
+                }
+                match answer {
                     Ok(Permit::Granted { day_used }) => {
                         self.remaining
                             .store(self.limit.daily.saturating_sub(day_used), Ordering::Relaxed);
@@ -162,12 +182,10 @@ impl RateLimiter for StoreLimiter {
                         tokio::time::sleep(d + Duration::from_millis(jitter)).await;
                     }
                     Err(e) => {
-                        let now = now_ms().max(0) as u64;
-                        let last = self.warned_at_ms.load(Ordering::Relaxed);
-                        if now.saturating_sub(last) > 60_000 {
-                            self.warned_at_ms.store(now, Ordering::Relaxed);
+                        if failed_at == 0 {
                             tracing::warn!(error = %e, "shared Gong rate limit unavailable; limiting this process alone");
                         }
+                        self.failed_at_ms.store(now.max(1), Ordering::Relaxed);
                         return self.fallback.acquire().await;
                     }
                 }

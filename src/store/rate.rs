@@ -97,8 +97,13 @@ fn decide(limit: SharedRate, tat_ms: i64, day_used: i64, now_ms: i64) -> Decisio
         return Decision::DayExhausted;
     }
     let interval = 1000.0 / limit.rate.max(0.001);
-    let next = tat_ms.max(now_ms) as f64 + interval;
-    let ahead = next - now_ms as f64 - f64::from(limit.burst.max(1)) * interval;
+    let window = f64::from(limit.burst.max(1)) * interval;
+    // A tat further ahead than one full burst can only come from a process whose clock
+    // runs ahead (or one configured with a lower rate): capped, so that it delays the
+    // others by one interval at most instead of by its clock's error.
+    let tat = (tat_ms as f64).min(now_ms as f64 + window);
+    let next = tat.max(now_ms as f64) + interval;
+    let ahead = next - now_ms as f64 - window;
     if ahead <= 0.0 {
         Decision::Grant {
             tat_ms: next.round() as i64,
@@ -138,6 +143,17 @@ mod tests {
             decide(LIMIT, tat, 0, now + 500),
             Decision::Grant { .. }
         ));
+    }
+
+    #[test]
+    fn a_clock_far_ahead_delays_others_one_interval_at_most() {
+        let now = 1_000_000;
+        // Written by a process whose clock is an hour ahead.
+        let tat = now + 3_600_000;
+        assert_eq!(
+            decide(LIMIT, tat, 0, now),
+            Decision::Wait(Duration::from_millis(500))
+        );
     }
 
     #[test]

@@ -540,7 +540,8 @@ async fn a_store_outage_falls_back_to_a_local_limit() {
     };
     let store = db.store().await;
     store.migrate().await.unwrap();
-    let limiter = StoreLimiter::new(store.clone(), 100.0, 3, 10_000);
+    let limiter = StoreLimiter::new(store.clone(), 100.0, 3, 10_000)
+        .fallback_hold(Duration::from_millis(300));
     limiter.acquire().await.unwrap();
     assert_eq!(limiter.daily_remaining(), 9_999, "counted in the store");
     db.set_postgres_up(false).await;
@@ -551,6 +552,11 @@ async fn a_store_outage_falls_back_to_a_local_limit() {
             .unwrap();
     }
     db.set_postgres_up(true).await;
+    // Within the hold the fallback still serves (the store is not asked)…
+    limiter.acquire().await.unwrap();
+    assert_eq!(limiter.daily_remaining(), 9_999);
+    // …after it, the store again.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     limiter.acquire().await.unwrap();
     assert_eq!(
         limiter.daily_remaining(),
