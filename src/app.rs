@@ -191,7 +191,11 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     let router = http::router(state, config.max_body_bytes);
 
     let (shutdown, mut shutdown_rx) = watch::channel(false);
-    let maintenance = tokio::spawn(maintain(store.clone(), shutdown.subscribe()));
+    let maintenance = tokio::spawn(maintain(
+        store.clone(),
+        pipeline.clone(),
+        shutdown.subscribe(),
+    ));
     let workers = pipeline.spawn_workers(shutdown.subscribe());
     let reconciler = match (pipeline.gong(), config.reconcile_interval) {
         (Some(gong), Some(every)) => {
@@ -273,8 +277,9 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     })
 }
 
-/// Periodic housekeeping: the inbox depth gauge and the replay cache.
-async fn maintain(store: Store, mut stop: watch::Receiver<bool>) {
+/// Periodic housekeeping: the queue gauges, the replay cache, and a probe of the
+/// warehouse while its breaker is open.
+async fn maintain(store: Store, pipeline: Pipeline, mut stop: watch::Receiver<bool>) {
     let mut depth_tick = tokio::time::interval(DEPTH_REFRESH);
     let mut prune_tick = tokio::time::interval(REPLAY_PRUNE_EVERY);
     loop {
@@ -290,6 +295,7 @@ async fn maintain(store: Store, mut stop: watch::Receiver<bool>) {
                 if let Ok(n) = store.outbox_pending().await {
                     metrics::gauge!(telemetry::OUTBOX_PENDING).set(n as f64);
                 }
+                pipeline.probe_warehouse().await;
             }
             _ = prune_tick.tick() => {
                 match store.prune_replay_tokens(now_ms()).await {

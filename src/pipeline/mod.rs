@@ -101,6 +101,9 @@ struct Inner {
     /// Opens after consecutive warehouse outages (not row errors): batches then wait
     /// without touching the warehouse or using attempts, one probe per cool-down.
     warehouse_breaker: Breaker,
+    /// Since when the warehouse has been failing (cleared by a success): postponements
+    /// grow with the outage, so a long one does not cycle the backlog every few seconds.
+    outage_since: std::sync::Mutex<Option<tokio::time::Instant>>,
     gong: Option<Arc<GongClient>>,
     batcher: Option<CallBatcher>,
     users: UserDirectory,
@@ -142,6 +145,7 @@ impl Pipeline {
                     WAREHOUSE_BREAKER_THRESHOLD,
                     settings.retry_base,
                 ),
+                outage_since: std::sync::Mutex::new(None),
                 gong,
                 batcher,
                 users: UserDirectory::default(),
@@ -270,14 +274,13 @@ impl Pipeline {
 
     async fn process(&self, claimed: Vec<Claimed>) {
         let mut jobs: Vec<Job> = claimed.into_iter().map(Job::new).collect();
-        if let Err(open) = self.inner.warehouse_breaker.allow() {
+        if self.inner.warehouse_breaker.allow().is_err() {
             // Every stage ends in the warehouse: wait for it without asking Gong for data
             // that could not be stored.
-            let delay = open.retry_in.max(self.inner.settings.retry_base);
             for j in jobs.iter_mut() {
                 j.state = State::Postpone {
                     error: "warehouse unavailable (circuit breaker open)".into(),
-                    delay,
+                    delay: self.outage_delay(),
                 };
             }
             self.finish(&mut jobs).await;
@@ -307,7 +310,10 @@ impl Pipeline {
         }
         let result = match Rows::of(&warehouse::RAW, &rows) {
             Ok(rows) => self.write(&rows).await,
-            Err(e) => Err(e),
+            Err(error) => Err(WriteFailure {
+                error,
+                outage: false,
+            }),
         };
         for j in jobs.iter_mut() {
             match (&result, &j.state) {
@@ -562,7 +568,7 @@ impl Pipeline {
                 None => {}
             }
         }
-        let mut results: Vec<(Vec<usize>, Result<(), WarehouseError>)> = Vec::new();
+        let mut results: Vec<(Vec<usize>, Result<(), WriteFailure>)> = Vec::new();
         results.push(self.write_rows(&warehouse::CALLS, &calls).await);
         results.push(self.write_rows(&warehouse::EMAILS, &emails).await);
         results.push(self.write_rows(&warehouse::MEETINGS, &meetings).await);
@@ -580,27 +586,80 @@ impl Pipeline {
         }
     }
 
-    /// One warehouse write, told to the breaker: outages count, row errors do not (the
-    /// warehouse answered).
-    async fn write(&self, rows: &Rows) -> Result<(), WarehouseError> {
-        let result = self.inner.warehouse.write(rows).await;
-        match &result {
-            Err(e) if e.is_outage() => self.inner.warehouse_breaker.record_failure(),
-            _ => self.inner.warehouse_breaker.record_success(),
+    /// One warehouse write, told to the breaker. A failure is an outage only when the
+    /// error says so *and* the warehouse does not answer a ping either: a statement that
+    /// fails (even by breaking its connection) against a warehouse that is up is the
+    /// batch's problem, which must use attempts and end in the dead-letter queue rather
+    /// than be postponed forever.
+    async fn write(&self, rows: &Rows) -> Result<(), WriteFailure> {
+        let Err(error) = self.inner.warehouse.write(rows).await else {
+            self.warehouse_up();
+            return Ok(());
+        };
+        let outage = error.is_outage() && self.inner.warehouse.ping().await.is_err();
+        if outage {
+            self.inner.warehouse_breaker.record_failure();
+            let mut since = self
+                .inner
+                .outage_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            since.get_or_insert_with(tokio::time::Instant::now);
+        } else {
+            self.warehouse_up();
         }
-        result
+        Err(WriteFailure { error, outage })
+    }
+
+    fn warehouse_up(&self) {
+        self.inner.warehouse_breaker.record_success();
+        *self
+            .inner
+            .outage_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// How long an event waits for the warehouse: as long as the outage has lasted so far,
+    /// between `RETRY_BACKOFF` and `RETRY_BACKOFF_MAX`, with jitter.
+    fn outage_delay(&self) -> Duration {
+        let s = &self.inner.settings;
+        let lasted = self
+            .inner
+            .outage_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|t| t.elapsed())
+            .unwrap_or_default();
+        let base = lasted.clamp(s.retry_base, s.retry_max.max(s.retry_base));
+        base.mul_f64(rand::rng().random_range(0.75..=1.0))
+    }
+
+    /// When the warehouse breaker is open and no batch comes to probe it (an idle
+    /// queue), a ping does: without it the breaker and `/health` would stay "open" until
+    /// the next event. Run periodically by the app.
+    pub async fn probe_warehouse(&self) {
+        if self.inner.warehouse_breaker.state() == crate::breaker::BreakerState::Closed
+            || self.inner.warehouse_breaker.allow().is_err()
+        {
+            return;
+        }
+        match self.inner.warehouse.ping().await {
+            Ok(()) => self.warehouse_up(),
+            Err(_) => self.inner.warehouse_breaker.record_failure(),
+        }
     }
 
     /// An outage postpones the event (no attempt used: a warehouse down for hours must
     /// not dead-letter what it delays); any other failure is an attempt that failed.
-    fn write_failed(&self, stage: &Stage, j: &mut Job, e: &WarehouseError) {
+    fn write_failed(&self, stage: &Stage, j: &mut Job, f: &WriteFailure) {
         let s = &self.inner.settings;
-        let error = format!("warehouse: {e}");
+        let error = format!("warehouse: {}", f.error);
         stage.record(j, "retry", Some(&error));
-        if e.is_outage() {
+        if f.outage {
             j.state = State::Postpone {
                 error,
-                delay: s.retry_base,
+                delay: self.outage_delay(),
             };
         } else {
             j.retry(s, error, None);
@@ -611,7 +670,7 @@ impl Pipeline {
         &self,
         table: &'static warehouse::Table,
         rows: &[(usize, &T)],
-    ) -> (Vec<usize>, Result<(), WarehouseError>) {
+    ) -> (Vec<usize>, Result<(), WriteFailure>) {
         let idx: Vec<usize> = rows.iter().map(|(i, _)| *i).collect();
         if rows.is_empty() {
             return (idx, Ok(()));
@@ -619,7 +678,10 @@ impl Pipeline {
         let typed: Vec<&T> = rows.iter().map(|(_, r)| *r).collect();
         let result = match Rows::of(table, &typed) {
             Ok(r) => self.write(&r).await,
-            Err(e) => Err(e),
+            Err(error) => Err(WriteFailure {
+                error,
+                outage: false,
+            }),
         };
         (idx, result)
     }
@@ -712,7 +774,7 @@ impl Pipeline {
             return;
         }
         let result = match Rows::of(&warehouse::HISTORY, &rows) {
-            Ok(r) => self.write(&r).await,
+            Ok(r) => self.write(&r).await.map_err(|f| f.error),
             Err(e) => Err(e),
         };
         if let Err(e) = result {
@@ -815,6 +877,12 @@ impl TableRow {
             TableRow::Meeting(r) => r.title.as_deref(),
         }
     }
+}
+
+/// A failed warehouse write, and whether the warehouse itself is down.
+struct WriteFailure {
+    error: WarehouseError,
+    outage: bool,
 }
 
 enum State {

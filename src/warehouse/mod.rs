@@ -62,7 +62,7 @@ fn sqlx_outage(e: &sqlx::Error) -> bool {
             if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
                 .is_some()
             {
-                pg_outage(&code)
+                pg_outage(&code, d.message())
             } else {
                 sqlite_outage(&code)
             }
@@ -72,13 +72,15 @@ fn sqlx_outage(e: &sqlx::Error) -> bool {
 }
 
 /// SQLSTATEs that describe the server, not the rows. 08: connection exception; 53:
-/// insufficient resources; 57P01-57P03: shut down or not accepting connections yet;
-/// 55000 is what a database closed to connections (ALLOW_CONNECTIONS false, e.g. during
-/// maintenance) answers.
-fn pg_outage(code: &str) -> bool {
+/// insufficient resources; 57P01-57P03, 57P05: shut down, not accepting connections yet,
+/// idle session ended; 25006: read-only (a replica mid-failover). 55000 is a general code:
+/// only its "not currently accepting connections" (a database closed for maintenance)
+/// counts.
+fn pg_outage(code: &str, message: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
-        || matches!(code, "57P01" | "57P02" | "57P03" | "55000")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "57P05" | "25006")
+        || (code == "55000" && message.contains("not currently accepting connections"))
 }
 
 /// SQLite result codes (extended codes carry the primary one in the low byte): BUSY,
@@ -214,9 +216,14 @@ mod tests {
         // PostgreSQL: connection failure, too many connections, admin shutdown, closed
         // database are outages; unique violation and invalid input (all digits, like
         // SQLite codes) are not.
-        assert!(pg_outage("08006") && pg_outage("53300") && pg_outage("57P01"));
-        assert!(pg_outage("55000"));
-        assert!(!pg_outage("23505") && !pg_outage("22P02") && !pg_outage("42601"));
+        let pg = |code| pg_outage(code, "");
+        assert!(pg("08006") && pg("53300") && pg("57P01") && pg("25006"));
+        assert!(pg_outage(
+            "55000",
+            "database \"x\" is not currently accepting connections"
+        ));
+        assert!(!pg("55000"), "55000 for another reason");
+        assert!(!pg("23505") && !pg("22P02") && !pg("42601"));
         assert!(WarehouseError::Unavailable("down".into()).is_outage());
         assert!(WarehouseError::Database(sqlx::Error::PoolTimedOut).is_outage());
         let bad = WarehouseError::BadRow {
