@@ -296,6 +296,9 @@ async fn maintain(store: Store, pipeline: Pipeline, mut stop: watch::Receiver<bo
                     metrics::gauge!(telemetry::OUTBOX_PENDING).set(n as f64);
                 }
                 pipeline.probe_warehouse().await;
+                if let Some(gong) = pipeline.gong() {
+                    gong.refresh_budget().await;
+                }
             }
             _ = prune_tick.tick() => {
                 match store.prune_replay_tokens(now_ms()).await {

@@ -351,6 +351,14 @@ impl GongClient {
             Some((format!("{endpoint}: {error}"), Utc::now()));
     }
 
+    /// Re-reads the shared daily budget (spent by every process on the store) and
+    /// publishes it as `gong_api_daily_budget_remaining`.
+    pub async fn refresh_budget(&self) {
+        let _ = self.limiter.refresh().await;
+        metrics::gauge!("gong_api_daily_budget_remaining")
+            .set(self.limiter.daily_remaining() as f64);
+    }
+
     pub fn daily_budget_remaining(&self) -> u32 {
         self.limiter.daily_remaining()
     }

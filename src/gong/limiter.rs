@@ -35,6 +35,10 @@ pub trait RateLimiter: Send + Sync {
     fn acquire(&self) -> LimitFuture<'_>;
     /// Calls left today, for the `gong_api_daily_budget_remaining` gauge.
     fn daily_remaining(&self) -> u32;
+    /// Brings `daily_remaining` up to date where other processes spend the same budget.
+    fn refresh(&self) -> LimitFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The in-process limiter (one replica).
@@ -195,6 +199,19 @@ impl RateLimiter for StoreLimiter {
 
     fn daily_remaining(&self) -> u32 {
         self.remaining.load(Ordering::Relaxed)
+    }
+
+    /// Reads what every process has spent today (a process that has not called Gong yet
+    /// would otherwise report the whole budget).
+    fn refresh(&self) -> LimitFuture<'_> {
+        Box::pin(async move {
+            let today = Utc::now().date_naive().to_string();
+            if let Ok(used) = self.store.permits_used(GONG_API, &today).await {
+                self.remaining
+                    .store(self.limit.daily.saturating_sub(used), Ordering::Relaxed);
+            }
+            Ok(())
+        })
     }
 }
 

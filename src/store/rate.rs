@@ -84,6 +84,20 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Permits of `name` spent on `today` (0 when none, or only on another day).
+    pub async fn permits_used(&self, name: &str, today: &str) -> Result<u32, StoreError> {
+        let used: Option<i64> = with_pool!(self, p => sqlx::query_scalar(
+            "SELECT day_used FROM rate_limits WHERE name = $1 AND day = $2",
+        )
+        .bind(name)
+        .bind(today)
+        .fetch_optional(p)
+        .await?);
+        Ok(used.unwrap_or(0).try_into().unwrap_or(u32::MAX))
+    }
+}
+
 #[derive(Debug, PartialEq)]
 enum Decision {
     Grant { tat_ms: i64 },

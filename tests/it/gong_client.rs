@@ -523,6 +523,11 @@ async fn clients_sharing_a_store_share_the_rate_limit(db: crate::helpers::TestDb
             );
         }
     }
+    // A process that has not called Gong yet knows what the others spent today.
+    let idle = StoreLimiter::new(stores[0].clone(), rate, burst, 10_000);
+    assert_eq!(idle.daily_remaining(), 10_000, "before reading the store");
+    idle.refresh().await.unwrap();
+    assert_eq!(idle.daily_remaining(), 10_000 - 24);
     for s in stores {
         s.close().await;
     }
