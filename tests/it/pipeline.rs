@@ -1093,11 +1093,46 @@ crate::on_both_backends!(
 /// queue stays up: events wait without using attempts (MAX_ATTEMPTS 2 would dead-letter
 /// them in a few hundred milliseconds otherwise), Gong is not asked for data that could
 /// not be stored, the breaker opens, and everything lands once the warehouse is back.
-async fn a_warehouse_outage_postpones_without_using_attempts(store_db: TestDb) {
-    use gong_relay::breaker::BreakerState;
+/// A pipeline over `app`'s store (a receive-only app) and another warehouse, with one
+/// worker and fast retries.
+fn pipeline_over(
+    app: &TestApp,
+    wh: std::sync::Arc<dyn gong_relay::warehouse::Warehouse>,
+    sim: &SimHandle,
+    max_attempts: u32,
+) -> gong_relay::pipeline::Pipeline {
     use gong_relay::gong::{ClientConfig, GongClient};
     use gong_relay::insights::Rules;
     use gong_relay::pipeline::{Pipeline, Settings};
+    let gong = GongClient::new(ClientConfig::new(
+        sim.base_url(),
+        gong_relay::config::GongAuth::Basic {
+            access_key: "sim-key".into(),
+            secret: "sim-secret".to_owned().into(),
+        },
+    ))
+    .unwrap();
+    let settings = Settings {
+        workers: 1,
+        claim_batch: 25,
+        lease: Duration::from_secs(10),
+        max_attempts,
+        retry_base: Duration::from_millis(100),
+        retry_max: Duration::from_millis(200),
+        batch_wait: Duration::from_millis(20),
+        idle_poll: Duration::from_millis(50),
+    };
+    Pipeline::new(
+        app.store().clone(),
+        wh,
+        Some(std::sync::Arc::new(gong)),
+        Rules::builtin(),
+        settings,
+    )
+}
+
+async fn a_warehouse_outage_postpones_without_using_attempts(store_db: TestDb) {
+    use gong_relay::breaker::BreakerState;
     use gong_relay::warehouse;
 
     let Some(wh_db) = TestDb::new(Backend::Postgres).await else {
@@ -1115,31 +1150,7 @@ async fn a_warehouse_outage_postpones_without_using_attempts(store_db: TestDb) {
     wh.migrate().await.unwrap();
 
     wh_db.set_postgres_up(false).await;
-    let gong = GongClient::new(ClientConfig::new(
-        sim.base_url(),
-        gong_relay::config::GongAuth::Basic {
-            access_key: "sim-key".into(),
-            secret: "sim-secret".to_owned().into(),
-        },
-    ))
-    .unwrap();
-    let settings = Settings {
-        workers: 1,
-        claim_batch: 25,
-        lease: Duration::from_secs(10),
-        max_attempts: 2,
-        retry_base: Duration::from_millis(100),
-        retry_max: Duration::from_millis(200),
-        batch_wait: Duration::from_millis(20),
-        idle_poll: Duration::from_millis(50),
-    };
-    let pipeline = Pipeline::new(
-        app.store().clone(),
-        wh.clone(),
-        Some(std::sync::Arc::new(gong)),
-        Rules::builtin(),
-        settings,
-    );
+    let pipeline = pipeline_over(&app, wh.clone(), &sim, 2);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let workers = pipeline.spawn_workers(stop);
     eventually(30, "the warehouse breaker to open", || async {
@@ -1174,7 +1185,64 @@ async fn a_warehouse_outage_postpones_without_using_attempts(store_db: TestDb) {
     sim.shutdown().await;
 }
 
+/// The warehouse goes down while a batch waits for Gong (its raw rows are stored): the
+/// enhanced rows cannot be written, and the batch waits without using its only attempt.
+async fn a_warehouse_outage_mid_batch_postpones_it(store_db: TestDb) {
+    use gong_relay::warehouse;
+    let Some(wh_db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let sim = simulator_with(|c| c.latency = Duration::from_millis(1500)).await;
+    let calls = sim.create_calls(5);
+    let app = TestApp::spawn(&store_db).await;
+    for c in &calls {
+        post_call(&app, c).await;
+    }
+    let wh_store = wh_db.store().await;
+    let wh = warehouse::open(&wh_store);
+    wh.migrate().await.unwrap();
+    // MAX_ATTEMPTS 1: an attempt spent on the outage would dead-letter the events.
+    let pipeline = pipeline_over(&app, wh.clone(), &sim, 1);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let workers = pipeline.spawn_workers(stop);
+    eventually(30, "the raw rows, then Gong being asked", || async {
+        let raw = wh.count(&gong_relay::warehouse::RAW).await.ok()?;
+        (raw == calls.len() as i64 && !sim.requests().is_empty()).then_some(())
+    })
+    .await;
+    wh_db.set_postgres_up(false).await;
+    eventually(30, "the batch to be postponed", || async {
+        let events = app.store().events().await.unwrap();
+        events
+            .iter()
+            .all(|e| e.status == "failed" && e.attempts == 0)
+            .then_some(())
+    })
+    .await;
+    wh_db.set_postgres_up(true).await;
+    eventually(60, "every event to be done after the outage", || async {
+        let events = app.store().events().await.unwrap();
+        events.iter().all(|e| e.status == "done").then_some(())
+    })
+    .await;
+    assert_eq!(wh.count(&CALLS).await.unwrap(), calls.len() as i64);
+    stop_tx.send(true).unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+    wh_store.close().await;
+    sim.shutdown().await;
+}
+
 mod warehouse_outage {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_warehouse_outage_mid_batch_postpones_it() {
+        let db = crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite)
+            .await
+            .unwrap();
+        super::a_warehouse_outage_mid_batch_postpones_it(db).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_warehouse_outage_postpones_without_using_attempts() {
         let db = crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite)
