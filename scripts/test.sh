@@ -25,6 +25,7 @@ start_pg() {
 skipped=""
 if start_pg; then
   export GONG_RELAY_REQUIRE_PG=1
+  echo "== PostgreSQL at 127.0.0.1:5432: the store tests run on SQLite and on PostgreSQL"
   # Databases left behind by interrupted earlier runs.
   psql "$PG_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'gr\_test\_%'" 2>/dev/null |
     while read -r db; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true; done

@@ -334,9 +334,13 @@ fn report_startup(config: &Config, verifier: &Verifier, store: &Store, addr: Soc
     tracing::info!(
         %addr,
         store = store.backend(),
-        warehouse = ?config.warehouse,
+        warehouse = config.warehouse.as_str(),
         workers = config.workers,
-        reconciler = ?config.reconcile_interval.filter(|_| config.gong_auth.is_some()),
+        reconciler = %config
+            .reconcile_interval
+            .filter(|_| config.gong_auth.is_some())
+            .map(|d| format!("every {}", humantime::format_duration(d)))
+            .unwrap_or_else(|| "off".into()),
         verification = %methods.join(", "),
         key_ids = ?verifier.key_ids(),
         webhook_url_check = w.public_url.is_some(),

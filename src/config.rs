@@ -226,6 +226,16 @@ pub enum WarehouseKind {
     Snowflake,
 }
 
+impl WarehouseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarehouseKind::Sqlite => "sqlite",
+            WarehouseKind::Postgres => "postgres",
+            WarehouseKind::Snowflake => "snowflake",
+        }
+    }
+}
+
 /// How gong-relay authenticates to the Gong API.
 #[derive(Debug, Clone)]
 pub enum GongAuth {

@@ -16,8 +16,10 @@ use crate::store::StoreError;
 use crate::verify::now_ms;
 use crate::warehouse::{CALLS, HISTORY, RAW, WarehouseError};
 
-/// The demo's own store, so that it never mixes with a real `./gong-relay.db`.
-pub const DEMO_DATABASE: &str = "sqlite://gong-relay-demo.db";
+/// The demo's own store and warehouse, recreated at each run: sample data never goes into
+/// a real store (not even one named by `DATABASE_URL` in a `.env`), and the report's
+/// counts are this run's.
+pub const DEMO_DATABASE: &str = "gong-relay-demo.db";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -33,6 +35,8 @@ pub enum DemoError {
     Warehouse(#[from] WarehouseError),
     #[error("sending a webhook failed: {0}")]
     Send(#[from] reqwest::Error),
+    #[error("cannot recreate {DEMO_DATABASE}: {0}")]
+    Reset(std::io::Error),
     #[error("the events were not processed within {0:?}; see the log")]
     Timeout(Duration),
 }
@@ -63,9 +67,14 @@ impl Demo {
 
 /// Starts the simulator and the service, sends `calls` signed call webhooks (plus a
 /// re-delivery and a tampered one), waits until they are processed and reports.
-/// `raw` is the user's configuration: the webhook key and the Gong API are the demo's; the
-/// store is [`DEMO_DATABASE`] unless `DATABASE_URL` is set; the listener is loopback.
-pub async fn run(mut raw: RawConfig, calls: usize) -> Result<Demo, DemoError> {
+/// `raw` is the user's configuration: the webhook key, the Gong API and the store
+/// ([`DEMO_DATABASE`] in `dir`, recreated) are the demo's; the listener is loopback.
+pub async fn run(
+    mut raw: RawConfig,
+    dir: &std::path::Path,
+    calls: usize,
+    keep_serving: bool,
+) -> Result<Demo, DemoError> {
     let sim = simulator::start(SimConfig {
         bind: ([127, 0, 0, 1], 0).into(),
         calls: calls.max(1) + 20,
@@ -83,9 +92,19 @@ pub async fn run(mut raw: RawConfig, calls: usize) -> Result<Demo, DemoError> {
     raw.gong_api_base_url = Some(sim.base_url());
     // The simulator's corpus lies in the past: the reconciler would queue all of it.
     raw.gong_reconcile_interval = Some("0".into());
-    if raw.database_url.is_none() && raw.database_url_file.is_none() {
-        raw.database_url = Some(DEMO_DATABASE.into());
+    let db_path = dir.join(DEMO_DATABASE);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db_path.clone().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DemoError::Reset(e)),
+        }
     }
+    raw.database_url = Some(format!("sqlite://{}", db_path.display()));
+    raw.database_url_file = None;
+    raw.warehouse = Some("sqlite".into());
     if raw.bind_addr.is_none() {
         // A free loopback port, known before the start so that the webhook URL claim can
         // be checked as in production (GONG_WEBHOOK_PUBLIC_URL).
@@ -254,11 +273,18 @@ pub async fn run(mut raw: RawConfig, calls: usize) -> Result<Demo, DemoError> {
     if outbox.len() > 12 {
         let _ = writeln!(out, "   … and {} more", outbox.len() - 12);
     }
-    let _ = writeln!(
-        out,
-        "\nTry: curl -s {base}/health · curl -s {base}/metrics | grep gong_ · \
-         sqlite3 gong-relay-demo.db 'select call_id, priority from gong_calls_enhanced'"
+    let query = format!(
+        "sqlite3 {} 'select call_id, priority from gong_calls_enhanced'",
+        db_path.display()
     );
+    if keep_serving {
+        let _ = writeln!(
+            out,
+            "\nTry: curl -s {base}/health · curl -s {base}/metrics | grep gong_ · {query}"
+        );
+    } else {
+        let _ = writeln!(out, "\nThe rows stay in {}: {query}", db_path.display());
+    }
     Ok(Demo {
         app,
         sim,

@@ -394,7 +394,8 @@ fn run_demo(mut raw: gong_relay::config::RawConfig, args: DemoArgs) -> ExitCode 
         return ExitCode::FAILURE;
     };
     let result: anyhow::Result<()> = runtime.block_on(async {
-        let demo = gong_relay::demo::run(raw, args.calls).await?;
+        let here = std::path::Path::new(".");
+        let demo = gong_relay::demo::run(raw, here, args.calls, !args.exit).await?;
         print!("{}", demo.report);
         if !args.exit {
             println!("\nServing until Ctrl-C.");

@@ -7,13 +7,17 @@ use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_shows_the_whole_flow() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A DATABASE_URL in the environment (or a .env) must not receive the sample data.
+    let real = TestDb::new(Backend::Sqlite).await.unwrap();
     let raw = RawConfig {
-        database_url: Some(db.url.clone()),
+        database_url: Some(real.url.clone()),
         log_level: Some("error".into()),
         ..Default::default()
     };
-    let demo = gong_relay::demo::run(raw, 4).await.unwrap();
+    let demo = gong_relay::demo::run(raw.clone(), dir.path(), 4, false)
+        .await
+        .unwrap();
     let r = &demo.report;
     assert_eq!(r.matches("-> 200 {\"event_id\"").count(), 4, "{r}");
     assert!(
@@ -35,6 +39,22 @@ async fn the_demo_shows_the_whole_flow() {
     }
     assert_eq!(demo.call_ids.len(), 4);
     demo.shutdown().await.unwrap();
+    assert!(dir.path().join("gong-relay-demo.db").exists());
+    assert!(
+        !std::path::Path::new(real.url.trim_start_matches("sqlite://")).exists(),
+        "the configured store was left alone"
+    );
+
+    // A second run starts from an empty demo store: its counts are its own.
+    let again = gong_relay::demo::run(raw, dir.path(), 2, false)
+        .await
+        .unwrap();
+    assert!(
+        again.report.contains("gong_webhooks_raw 2 row(s)"),
+        "{}",
+        again.report
+    );
+    again.shutdown().await.unwrap();
 }
 
 /// The command a newcomer runs, as a process: exit 0 with the report on stdout.
