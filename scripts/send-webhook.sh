@@ -6,10 +6,13 @@
 #   scripts/send-webhook.sh [body.json]
 #   SECRET=... URL=http://127.0.0.1:8080/webhook/gong/calls scripts/send-webhook.sh
 set -euo pipefail
+# A body given on the command line is read from where the caller stands; the default one
+# from the repository.
+if [ $# -ge 1 ]; then body="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; fi
 cd "$(dirname "$0")/.."
 secret="${SECRET:-local-trial-secret-0123456789}"
 url="${URL:-http://127.0.0.1:8080/webhook/gong/calls}"
-body="${1:-tests/data/webhook_call.json}"
+body="${body:-tests/data/webhook_call.json}"
 
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 now=$(date +%s)
