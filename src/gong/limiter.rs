@@ -27,6 +27,17 @@ pub enum LimitError {
     DailyBudgetExhausted { limit: u32, resets_at: String },
 }
 
+impl LimitError {
+    /// Today's `limit` is spent; it resets at the next UTC day.
+    fn exhausted(limit: u32) -> LimitError {
+        let today = Utc::now().date_naive();
+        LimitError::DailyBudgetExhausted {
+            limit,
+            resets_at: today.succ_opt().unwrap_or(today).to_string(),
+        }
+    }
+}
+
 pub type LimitFuture<'a> = Pin<Box<dyn Future<Output = Result<(), LimitError>> + Send + 'a>>;
 
 /// Grants permission for one Gong API call.
@@ -68,11 +79,7 @@ impl LocalLimiter {
             *day = (today, 0);
         }
         if day.1 >= self.daily_limit {
-            let tomorrow = today.succ_opt().unwrap_or(today);
-            return Err(LimitError::DailyBudgetExhausted {
-                limit: self.daily_limit,
-                resets_at: tomorrow.to_string(),
-            });
+            return Err(LimitError::exhausted(self.daily_limit));
         }
         day.1 += 1;
         Ok(())
@@ -142,14 +149,6 @@ impl StoreLimiter {
         self.hold_ms = hold.as_millis() as u64;
         self
     }
-
-    fn exhausted(&self) -> LimitError {
-        let today = Utc::now().date_naive();
-        LimitError::DailyBudgetExhausted {
-            limit: self.limit.daily,
-            resets_at: today.succ_opt().unwrap_or(today).to_string(),
-        }
-    }
 }
 
 impl RateLimiter for StoreLimiter {
@@ -178,7 +177,7 @@ impl RateLimiter for StoreLimiter {
                     }
                     Ok(Permit::DayExhausted) => {
                         self.remaining.store(0, Ordering::Relaxed);
-                        return Err(self.exhausted());
+                        return Err(LimitError::exhausted(self.limit.daily));
                     }
                     // Up to 20 ms more, so waiters told the same instant do not collide.
                     Ok(Permit::Wait(d)) => {

@@ -308,13 +308,7 @@ impl Pipeline {
             }
             rows.push(raw_row(&j.c));
         }
-        let result = match Rows::of(&warehouse::RAW, &rows) {
-            Ok(rows) => self.write(&rows).await,
-            Err(error) => Err(WriteFailure {
-                error,
-                outage: false,
-            }),
-        };
+        let result = self.write(&warehouse::RAW, &rows).await;
         for j in jobs.iter_mut() {
             match (&result, &j.state) {
                 (_, State::Dead(e)) => {
@@ -591,8 +585,17 @@ impl Pipeline {
     /// fails (even by breaking its connection) against a warehouse that is up is the
     /// batch's problem, which must use attempts and end in the dead-letter queue rather
     /// than be postponed forever.
-    async fn write(&self, rows: &Rows) -> Result<(), WriteFailure> {
-        let Err(error) = self.inner.warehouse.write(rows).await else {
+    async fn write<T: serde::Serialize>(
+        &self,
+        table: &'static warehouse::Table,
+        rows: &[T],
+    ) -> Result<(), WriteFailure> {
+        // A row that does not fit its table is our bug, never an outage.
+        let rows = Rows::of(table, rows).map_err(|error| WriteFailure {
+            error,
+            outage: false,
+        })?;
+        let Err(error) = self.inner.warehouse.write(&rows).await else {
             self.warehouse_up();
             return Ok(());
         };
@@ -676,14 +679,7 @@ impl Pipeline {
             return (idx, Ok(()));
         }
         let typed: Vec<&T> = rows.iter().map(|(_, r)| *r).collect();
-        let result = match Rows::of(table, &typed) {
-            Ok(r) => self.write(&r).await,
-            Err(error) => Err(WriteFailure {
-                error,
-                outage: false,
-            }),
-        };
-        (idx, result)
+        (idx, self.write(table, &typed).await)
     }
 
     /// Ends each event: done with its notifications, rescheduled, or dead-lettered.
@@ -773,11 +769,7 @@ impl Pipeline {
         if rows.is_empty() {
             return;
         }
-        let result = match Rows::of(&warehouse::HISTORY, &rows) {
-            Ok(r) => self.write(&r).await.map_err(|f| f.error),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
+        if let Err(WriteFailure { error: e, .. }) = self.write(&warehouse::HISTORY, &rows).await {
             // History is diagnostics: losing one attempt's rows must not redo the work.
             tracing::warn!(error = %e, rows = rows.len(), "processing history not written");
         }

@@ -45,6 +45,21 @@ fn served(sim: &SimHandle, path: &str) -> Vec<ServedRequest> {
         .collect()
 }
 
+/// In any window, no more requests than the burst plus what the rate refills in it.
+fn assert_within_rate(times: &[Instant], rate: f64, burst: u32) {
+    for (i, start) in times.iter().enumerate() {
+        for (j, end) in times.iter().enumerate().skip(i) {
+            let window = end.duration_since(*start).as_secs_f64();
+            let allowed = burst as f64 + rate * window + 1.0;
+            assert!(
+                (j - i + 1) as f64 <= allowed,
+                "{} requests in {window:.3}s",
+                j - i + 1
+            );
+        }
+    }
+}
+
 fn all_time() -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
     (Utc::now() - Days::days(400), Utc::now() + Days::days(1))
 }
@@ -192,18 +207,7 @@ async fn concurrent_callers_stay_within_rate_and_burst() {
     let times: Vec<Instant> = sim.requests().iter().map(|r| r.at).collect();
     assert!(sim.requests().iter().all(|r| r.status == 200), "no 429");
     assert_eq!(times.len(), 50);
-    // In any window, no more than the burst plus what the rate refills in it.
-    for (i, start) in times.iter().enumerate() {
-        for (j, end) in times.iter().enumerate().skip(i) {
-            let window = end.duration_since(*start).as_secs_f64();
-            let allowed = burst as f64 + rate * window + 1.0;
-            assert!(
-                (j - i + 1) as f64 <= allowed,
-                "{} requests in {window:.3}s",
-                j - i + 1
-            );
-        }
-    }
+    assert_within_rate(&times, rate, burst);
     sim.shutdown().await;
 }
 
@@ -512,17 +516,7 @@ async fn clients_sharing_a_store_share_the_rate_limit(db: crate::helpers::TestDb
     assert!(log.iter().all(|r| r.status == 200), "a 429: {log:?}");
     let times: Vec<Instant> = log.iter().map(|r| r.at).collect();
     assert_eq!(times.len(), 24);
-    for (i, start) in times.iter().enumerate() {
-        for (j, end) in times.iter().enumerate().skip(i) {
-            let window = end.duration_since(*start).as_secs_f64();
-            let allowed = burst as f64 + rate * window + 1.0;
-            assert!(
-                (j - i + 1) as f64 <= allowed,
-                "{} requests in {window:.3}s",
-                j - i + 1
-            );
-        }
-    }
+    assert_within_rate(&times, rate, burst);
     // A process that has not called Gong yet knows what the others spent today.
     let idle = StoreLimiter::new(stores[0].clone(), rate, burst, 10_000);
     assert_eq!(idle.daily_remaining(), 10_000, "before reading the store");

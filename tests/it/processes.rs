@@ -45,17 +45,22 @@ impl Serve {
         }
     }
 
-    async fn post_call(&self, client: &reqwest::Client, call: &Value) -> String {
+    /// Sends a signed call webhook; the answer as it came.
+    async fn send_call(&self, client: &reqwest::Client, call: &Value) -> reqwest::Response {
         let body = call_webhook(call);
-        let res = client
+        client
             .post(format!("{}/webhook/gong/calls", self.base))
             .header("content-type", "application/json")
             .header("authorization", gong_token(&body))
             .body(body)
             .send()
             .await
-            .unwrap();
-        let (status, json) = answer(res).await;
+            .unwrap()
+    }
+
+    /// Sends a signed call webhook that must be accepted; returns the event id.
+    async fn post_call(&self, client: &reqwest::Client, call: &Value) -> String {
+        let (status, json) = answer(self.send_call(client, call).await).await;
         assert_eq!(status, 200, "{json}");
         json["event_id"].as_str().unwrap().to_owned()
     }
@@ -80,6 +85,15 @@ async fn statuses(store: &Store) -> HashMap<String, usize> {
         *by.entry(e.status).or_insert(0) += 1;
     }
     by
+}
+
+/// Waits until the number of events in `status` satisfies `enough`.
+async fn wait_for(store: &Store, status: &str, secs: u64, enough: impl Fn(usize) -> bool) {
+    eventually(secs, &format!("events {status}"), || async {
+        let n = statuses(store).await.get(status).copied().unwrap_or(0);
+        enough(n).then_some(())
+    })
+    .await;
 }
 
 /// Every event done once: one row per call, one `call_processed` notification per call,
@@ -128,28 +142,15 @@ async fn a_killed_worker_loses_nothing_and_duplicates_nothing(db: TestDb) {
         first.post_call(&client, c).await;
     }
     let store = db.store().await;
-    eventually(60, "the first events to be done", || async {
-        statuses(&store)
-            .await
-            .get("done")
-            .is_some_and(|n| *n > 0)
-            .then_some(())
-    })
-    .await;
+    wait_for(&store, "done", 60, |n| n > 0).await;
     // From now on Gong hangs. A batch whose Gong answers were all in before this finishes
     // within milliseconds; one still processing a second later is stuck on Gong, so the
     // kill lands in the middle of it (polling for "processing" alone races a batch that
     // is about to finish).
     sim.set_latency(Duration::from_secs(120));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    eventually(60, "a batch stuck on Gong", || async {
-        statuses(&store)
-            .await
-            .get("processing")
-            .is_some_and(|n| *n > 0)
-            .then_some(())
-    })
-    .await;
+    // A batch stuck on Gong.
+    wait_for(&store, "processing", 60, |n| n > 0).await;
     first.kill();
     let at_kill = statuses(&store).await;
     assert!(
@@ -159,11 +160,7 @@ async fn a_killed_worker_loses_nothing_and_duplicates_nothing(db: TestDb) {
     sim.set_latency(Duration::from_millis(700));
 
     let _second = Serve::start(&db, &sim.base_url(), &env).await;
-    eventually(90, "every event to finish after the restart", || async {
-        let s = statuses(&store).await;
-        (s.get("done") == Some(&calls.len())).then_some(())
-    })
-    .await;
+    wait_for(&store, "done", 90, |n| n == calls.len()).await;
     let wh = warehouse::open(&store);
     assert_exactly_once(&store, wh.as_ref(), &calls).await;
     store.close().await;
@@ -182,11 +179,7 @@ async fn two_processes_share_one_postgres_queue(db: TestDb) {
         to.post_call(&client, c).await;
     }
     let store = db.store().await;
-    eventually(120, "all 500 events to finish", || async {
-        let s = statuses(&store).await;
-        (s.get("done") == Some(&calls.len())).then_some(())
-    })
-    .await;
+    wait_for(&store, "done", 120, |n| n == calls.len()).await;
     // Nobody processed an event twice: one claim each, one finish each.
     for e in store.events().await.unwrap() {
         assert_eq!(e.attempts, 1, "event {} claimed more than once", e.event_id);
@@ -214,26 +207,11 @@ async fn a_postgres_outage_delays_work_and_loses_none(db: TestDb) {
         serve.post_call(&client, c).await;
     }
     let store = db.store().await;
-    eventually(60, "the first events to be done", || async {
-        statuses(&store)
-            .await
-            .get("done")
-            .is_some_and(|n| *n > 0)
-            .then_some(())
-    })
-    .await;
+    wait_for(&store, "done", 60, |n| n > 0).await;
 
     db.set_postgres_up(false).await;
     let late = &calls[40];
-    let body = call_webhook(late);
-    let refused = client
-        .post(format!("{}/webhook/gong/calls", serve.base))
-        .header("content-type", "application/json")
-        .header("authorization", gong_token(&body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let refused = serve.send_call(&client, late).await;
     assert_eq!(refused.status(), 503, "no acknowledgement without a commit");
     let health = client
         .get(format!("{}/health", serve.base))
@@ -248,11 +226,7 @@ async fn a_postgres_outage_delays_work_and_loses_none(db: TestDb) {
 
     // Gong's own retry is not to be counted on: the sender delivers again after a 503.
     serve.post_call(&client, late).await;
-    eventually(90, "every event to finish after the outage", || async {
-        let s = statuses(&store).await;
-        (s.get("done") == Some(&calls.len())).then_some(())
-    })
-    .await;
+    wait_for(&store, "done", 90, |n| n == calls.len()).await;
     let wh = warehouse::open(&store);
     assert_exactly_once(&store, wh.as_ref(), &calls).await;
     store.close().await;
