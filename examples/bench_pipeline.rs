@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use gong_relay::app;
 use gong_relay::config::{Config, RawConfig};
-use gong_relay::simulator::{self, RuleKey, SendOptions, SimConfig};
 use gong_relay::verify::now_ms;
 use gong_relay::warehouse::CALLS;
+use gong_sim::{self as simulator, RuleKey, SendOptions, SimConfig};
 
 const KEY: &str = include_str!("../tests/data/gong_rule_a.key.pem");
 const PUBLIC_KEY: &str = include_str!("../tests/data/gong_rule_a.pub.b64");

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, WarehouseKind};
-use crate::gong::{ClientConfig, GongClient, StoreLimiter};
+use crate::gong::GongLink;
 use crate::http::{self, AppState};
 use crate::inbox::Inbox;
 use crate::insights::{Rules, RulesError};
@@ -113,23 +113,9 @@ pub async fn open_warehouse(
     Ok(w)
 }
 
-/// The Gong API client, when a key or token is configured. Its rate limit and daily quota
-/// are shared through `store` with every other process using it (Gong's limits are per
-/// company).
-pub fn gong_client(config: &Config, store: &Store) -> Result<Option<Arc<GongClient>>, AppError> {
-    ClientConfig::from_config(config)
-        .map(|c| {
-            let limiter = Arc::new(StoreLimiter::new(
-                store.clone(),
-                c.rate_limit,
-                c.burst,
-                c.daily_limit,
-            ));
-            GongClient::with_limiter(c, limiter)
-                .map(Arc::new)
-                .map_err(|e| AppError::GongClient(e.to_string()))
-        })
-        .transpose()
+/// The Gong API client, when a key or token is configured (see [`GongLink::from_config`]).
+pub fn gong_link(config: &Config, store: &Store) -> Result<Option<GongLink>, AppError> {
+    GongLink::from_config(config, store).map_err(|e| AppError::GongClient(e.to_string()))
 }
 
 /// Everything the workers need, built from the configuration.
@@ -139,7 +125,7 @@ pub async fn build_pipeline(config: &Config, store: &Store) -> Result<Pipeline, 
     Ok(Pipeline::new(
         store.clone(),
         warehouse,
-        gong_client(config, store)?,
+        gong_link(config, store)?,
         rules,
         Settings::from_config(config),
     ))

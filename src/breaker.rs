@@ -166,6 +166,19 @@ impl Breaker {
     }
 }
 
+/// The Gong API client consults the service's breaker like any other dependency's.
+impl gong_api::CircuitBreaker for Breaker {
+    fn allow(&self) -> Result<(), Duration> {
+        Breaker::allow(self).map_err(|open| open.retry_in)
+    }
+    fn record_success(&self) {
+        Breaker::record_success(self)
+    }
+    fn record_failure(&self) {
+        Breaker::record_failure(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

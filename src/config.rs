@@ -236,17 +236,6 @@ impl WarehouseKind {
     }
 }
 
-/// How gong-relay authenticates to the Gong API.
-#[derive(Debug, Clone)]
-pub enum GongAuth {
-    /// `accessKey:accessKeySecret`, sent as HTTP Basic.
-    Basic {
-        access_key: String,
-        secret: SecretString,
-    },
-    Bearer(SecretString),
-}
-
 #[derive(Debug, Clone)]
 pub struct SnowflakeConfig {
     pub account: String,
@@ -284,7 +273,7 @@ impl WebhookAuthConfig {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub gong_auth: Option<GongAuth>,
+    pub gong_auth: Option<gong_api::Auth>,
     pub gong_api_base_url: String,
     pub webhook: WebhookAuthConfig,
     pub gong_api_rate_limit: f64,
@@ -337,7 +326,7 @@ impl Config {
             }
             (Some(key), None) => match key.expose_secret().split_once(':') {
                 Some((k, s)) if !k.trim().is_empty() && !s.trim().is_empty() => {
-                    Some(GongAuth::Basic {
+                    Some(gong_api::Auth::Basic {
                         access_key: k.trim().to_owned(),
                         secret: SecretString::from(s.trim().to_owned()),
                     })
@@ -350,7 +339,7 @@ impl Config {
                     None
                 }
             },
-            (None, Some(token)) => Some(GongAuth::Bearer(token)),
+            (None, Some(token)) => Some(gong_api::Auth::Bearer(token)),
             (None, None) => None,
         };
 

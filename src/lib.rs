@@ -7,13 +7,11 @@
 pub mod app;
 pub mod breaker;
 pub mod config;
-pub mod demo;
 pub mod gong;
 pub mod http;
 pub mod inbox;
 pub mod insights;
 pub mod pipeline;
-pub mod simulator;
 pub mod store;
 pub mod telemetry;
 pub mod verify;

@@ -360,7 +360,10 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     let (gong, gong_ok) = match state.pipeline.gong() {
         None => (json!({"status": "not_configured"}), true),
         Some(g) => {
-            let breaker = g.breaker().state();
+            let breaker = state
+                .pipeline
+                .gong_breaker()
+                .map_or(crate::breaker::BreakerState::Closed, |b| b.state());
             let ok = breaker == crate::breaker::BreakerState::Closed;
             let last = g.last_failure();
             (

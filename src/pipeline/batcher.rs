@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::gong::models::{CallData, CallTranscript};
-use crate::gong::{ContentSelector, GongClient, GongError};
+use gong_api::models::{CallData, CallTranscript};
+use gong_api::{ContentSelector, GongClient, GongError};
 
-const MAX_IDS: usize = crate::gong::MAX_IDS_PER_REQUEST;
+const MAX_IDS: usize = gong_api::MAX_IDS_PER_REQUEST;
 /// Flushes in flight at once: two keep the limiter's burst busy without starving the
 /// batches of ids.
 const MAX_IN_FLIGHT: usize = 2;

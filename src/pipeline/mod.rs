@@ -26,7 +26,9 @@ use tokio::task::JoinHandle;
 
 use crate::breaker::Breaker;
 use crate::config::Config;
-use crate::gong::GongClient;
+use gong_api::GongClient;
+
+use crate::gong::GongLink;
 use crate::insights::{self, Analysis, Rules};
 use crate::store::{Claimed, Final, OutboxMessage, Store, StoreError};
 use crate::telemetry;
@@ -104,7 +106,7 @@ struct Inner {
     /// Since when the warehouse has been failing (cleared by a success): postponements
     /// grow with the outage, so a long one does not cycle the backlog every few seconds.
     outage_since: std::sync::Mutex<Option<tokio::time::Instant>>,
-    gong: Option<Arc<GongClient>>,
+    gong: Option<GongLink>,
     batcher: Option<CallBatcher>,
     users: UserDirectory,
     rules: Rules,
@@ -129,13 +131,13 @@ impl Pipeline {
     pub fn new(
         store: Store,
         warehouse: Arc<dyn Warehouse>,
-        gong: Option<Arc<GongClient>>,
+        gong: Option<GongLink>,
         rules: Rules,
         settings: Settings,
     ) -> Pipeline {
         let batcher = gong
             .as_ref()
-            .map(|g| CallBatcher::start(g.clone(), settings.batch_wait).0);
+            .map(|g| CallBatcher::start(g.client.clone(), settings.batch_wait).0);
         Pipeline {
             inner: Arc::new(Inner {
                 store,
@@ -170,7 +172,12 @@ impl Pipeline {
     }
 
     pub fn gong(&self) -> Option<&Arc<GongClient>> {
-        self.inner.gong.as_ref()
+        self.inner.gong.as_ref().map(|g| &g.client)
+    }
+
+    /// The Gong API's breaker, when Gong is configured.
+    pub fn gong_breaker(&self) -> Option<&Breaker> {
+        self.inner.gong.as_ref().map(|g| &*g.breaker)
     }
 
     /// Claims one batch of ready events and processes it. Returns how many were claimed
@@ -345,7 +352,13 @@ impl Pipeline {
             .iter()
             .any(|j| j.running() && matches!(j.item, Some(Item::Email(_) | Item::Meeting(_))));
         if wants_users {
-            out.users = Some(self.inner.users.get(gong).await.map_err(|e| (&e).into()));
+            out.users = Some(
+                self.inner
+                    .users
+                    .get(&gong.client)
+                    .await
+                    .map_err(|e| (&e).into()),
+            );
         }
         let s = &self.inner.settings;
         for j in jobs.iter_mut().filter(|j| j.running()) {
@@ -805,7 +818,7 @@ fn kind_label(kind: &str) -> &'static str {
     }
 }
 
-fn call_summary(data: &crate::gong::models::CallData) -> String {
+fn call_summary(data: &gong_api::models::CallData) -> String {
     let m = &data.meta_data;
     let minutes = m.duration.map(|d| (d / 60.0).round() as i64);
     let mut s = match (minutes, m.title.as_deref()) {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::gong::models::{CallData, CrmContext, GongId};
+use gong_api::models::{CallData, CrmContext, GongId};
 
 // Emails and meetings come from other producers (CRM automations, forwarders), so only the
 // id is strict; every other field takes the shapes such producers send (a bare address for

@@ -14,10 +14,10 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::gong::{GongClient, GongError};
 use crate::store::{InternalEvent, Store, StoreError};
 use crate::telemetry;
 use crate::verify::now_ms;
+use gong_api::{GongClient, GongError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::gong::models::{CallData, CallTranscript, Content, CrmContext, Interaction, Party};
 use crate::insights::{
     ActionItemSignal, Deal, Occurrence, Subject, SubjectKind, TextBlock, TrackerSignal, Utterance,
 };
 use crate::telemetry;
 use crate::warehouse::tables::{CallRow, EmailRow, Enhanced, MeetingRow};
+use gong_api::models::{CallData, CallTranscript, Content, CrmContext, Interaction, Party};
 
 use super::payload::{Address, EmailData, MeetingData};
 use super::users::Directory;

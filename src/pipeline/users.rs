@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::gong::{GongClient, GongError};
+use gong_api::{GongClient, GongError};
 
 const TTL: Duration = Duration::from_secs(3600);
 

@@ -5,11 +5,10 @@ mod helpers;
 
 mod demo;
 mod durability;
-mod gong_client;
+mod gong_link;
 mod pipeline;
 mod processes;
 mod queue;
 mod requests;
-mod simulator;
 mod verification;
 mod warehouse;

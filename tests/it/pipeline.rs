@@ -1,12 +1,11 @@
 //! The pipeline end to end: signed webhooks through the real app, enhanced against the Gong
 //! simulator over HTTP, into the warehouse and the outbox, on SQLite and PostgreSQL.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use gong_relay::config::RawConfig;
-use gong_relay::simulator::{self, SimConfig, SimHandle};
 use gong_relay::warehouse::{CALLS, EMAILS, HISTORY, MEETINGS};
+use gong_sim::{SimConfig, SimHandle};
 use serde_json::{Map, Value, json};
 
 use crate::helpers::*;
@@ -17,14 +16,13 @@ pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0123";
 /// rate limit, unless `tweak` says otherwise.
 pub async fn simulator_with(tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
     let mut c = SimConfig {
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         calls: 0,
         rate_limit: 200.0,
         burst: 200,
-        ..SimConfig::default()
+        ..SimConfig::loopback()
     };
     tweak(&mut c);
-    simulator::start(c).await.unwrap()
+    gong_sim::start(c).await.unwrap()
 }
 
 /// The app with two workers, the simulator as Gong, fast retries and the admin API on.
@@ -1101,17 +1099,10 @@ fn pipeline_over(
     sim: &SimHandle,
     max_attempts: u32,
 ) -> gong_relay::pipeline::Pipeline {
-    use gong_relay::gong::{ClientConfig, GongClient};
+    use gong_relay::gong::GongLink;
     use gong_relay::insights::Rules;
     use gong_relay::pipeline::{Pipeline, Settings};
-    let gong = GongClient::new(ClientConfig::new(
-        sim.base_url(),
-        gong_relay::config::GongAuth::Basic {
-            access_key: "sim-key".into(),
-            secret: "sim-secret".to_owned().into(),
-        },
-    ))
-    .unwrap();
+    let gong = GongLink::standalone(sim.client_config()).unwrap();
     let settings = Settings {
         workers: 1,
         claim_batch: 25,
@@ -1125,7 +1116,7 @@ fn pipeline_over(
     Pipeline::new(
         app.store().clone(),
         wh,
-        Some(std::sync::Arc::new(gong)),
+        Some(gong),
         Rules::builtin(),
         settings,
     )

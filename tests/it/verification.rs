@@ -1,5 +1,8 @@
 //! The verification matrix of design §4: every accepted scheme, and one case per 401 reason.
 
+use std::collections::BTreeSet;
+
+use gong_sim::{RuleKey, SendOptions, SimConfig};
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::json;
 
@@ -409,3 +412,65 @@ crate::on_both_backends!(
     one_token_sent_concurrently_is_accepted_once,
     unsigned_only_when_allowed,
 );
+
+/// Webhooks as the simulator's rule sends them (RS256, Gong's claims) pass verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_verify_against_gong_relay() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let key = RuleKey::generate();
+    let app = TestApp::spawn_with(&db, |c| {
+        c.gong_webhook_public_keys = Some(json!([key.public_key_base64()]).to_string());
+        c.gong_webhook_public_url = Some(PUBLIC_URL.into());
+    })
+    .await;
+    let sim = gong_sim::start(SimConfig::loopback()).await.unwrap();
+    let claim = format!("{PUBLIC_URL}/webhook/gong/calls");
+    let opts = SendOptions {
+        to: app.url("/webhook/gong/calls"),
+        count: 3,
+        rate: 20.0,
+        webhook_url: Some(claim.clone()),
+        simulator: Some(sim.base_url()),
+        ..SendOptions::default()
+    };
+    let report = gong_sim::send_webhooks(&key, &opts).await.unwrap();
+    assert_eq!(
+        (report.sent, report.accepted, report.failed),
+        (3, 3, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.statuses.get(&200), Some(&3));
+
+    // A test delivery of a locally made call, with the Bearer knob.
+    let test = SendOptions {
+        count: 1,
+        is_test: true,
+        bearer_prefix: true,
+        simulator: None,
+        ..opts.clone()
+    };
+    let report = gong_sim::send_webhooks(&key, &test).await.unwrap();
+    assert_eq!(report.accepted, 1, "{report:?}");
+
+    let events = app.store().events().await.unwrap();
+    assert_eq!(events.len(), 4);
+    let known: BTreeSet<String> = sim.call_ids().into_iter().collect();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| known.contains(&e.source_id))
+            .count(),
+        3
+    );
+    assert_eq!(events.iter().filter(|e| e.is_test).count(), 1);
+
+    // A token for another URL is refused: the claim matters.
+    let wrong = SendOptions {
+        webhook_url: Some("https://elsewhere.example.com/webhook/gong/calls".into()),
+        ..test
+    };
+    let report = gong_sim::send_webhooks(&key, &wrong).await.unwrap();
+    assert_eq!(report.statuses.get(&401), Some(&1), "{report:?}");
+    sim.shutdown().await;
+    app.stop().await;
+}

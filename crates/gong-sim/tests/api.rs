@@ -1,23 +1,34 @@
 //! The Gong simulator over real HTTP on loopback: auth, pagination and cursors, filters,
-//! 404-on-empty, quotas, faults, processing lag, data consistency, and webhooks that
-//! gong-relay's verifier accepts.
+//! 404-on-empty, quotas, faults, processing lag, data consistency, and rule keys. (That
+//! gong-relay's verifier accepts its webhooks is tested in gong-relay.)
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
-use gong_relay::simulator::{self, RuleKey, SendOptions, SimConfig, SimHandle};
+use gong_sim::{self as simulator, RuleKey, SimConfig, SimHandle};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+async fn answer(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({"raw": text}));
+    (status, body)
+}
+
+fn read_data(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
 
 const NO_CALLS: &str = "No calls found corresponding to the provided filters";
 
 /// A simulator on a free port, without the 3/s quota unless a test turns it back on.
 async fn sim(tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
     let mut c = SimConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
         rate_limit: 0.0,
-        ..SimConfig::default()
+        ..SimConfig::loopback()
     };
     tweak(&mut c);
     simulator::start(c).await.unwrap()
@@ -638,69 +649,4 @@ async fn rule_key_reads_pkcs8_and_shows_bare_spki() {
     let again = RuleKey::from_pkcs8_pem(&RuleKey::generate().to_pkcs8_pem());
     assert!(again.is_ok());
     assert!(RuleKey::from_pkcs8_pem("not a key").is_err());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhooks_verify_against_gong_relay() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let key = RuleKey::generate();
-    let app = TestApp::spawn_with(&db, |c| {
-        c.gong_webhook_public_keys = Some(json!([key.public_key_base64()]).to_string());
-        c.gong_webhook_public_url = Some(PUBLIC_URL.into());
-    })
-    .await;
-    let sim = sim(|_| {}).await;
-    let claim = format!("{PUBLIC_URL}/webhook/gong/calls");
-    let opts = SendOptions {
-        to: app.url("/webhook/gong/calls"),
-        count: 3,
-        rate: 20.0,
-        webhook_url: Some(claim.clone()),
-        simulator: Some(sim.base_url()),
-        ..SendOptions::default()
-    };
-    let report = simulator::send_webhooks(&key, &opts).await.unwrap();
-    assert_eq!(
-        (report.sent, report.accepted, report.failed),
-        (3, 3, 0),
-        "{report:?}"
-    );
-    assert_eq!(report.statuses.get(&200), Some(&3));
-
-    // A test delivery of a locally made call, with the Bearer knob.
-    let test = SendOptions {
-        count: 1,
-        is_test: true,
-        bearer_prefix: true,
-        simulator: None,
-        ..opts.clone()
-    };
-    let report = simulator::send_webhooks(&key, &test).await.unwrap();
-    assert_eq!(report.accepted, 1, "{report:?}");
-
-    let events = app.store().events().await.unwrap();
-    assert_eq!(events.len(), 4);
-    let known: BTreeSet<String> = sim
-        .calls()
-        .iter()
-        .map(|c| c["metaData"]["id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| known.contains(&e.source_id))
-            .count(),
-        3
-    );
-    assert_eq!(events.iter().filter(|e| e.is_test).count(), 1);
-
-    // A token for another URL is refused: the claim matters.
-    let wrong = SendOptions {
-        webhook_url: Some("https://elsewhere.example.com/webhook/gong/calls".into()),
-        ..test
-    };
-    let report = simulator::send_webhooks(&key, &wrong).await.unwrap();
-    assert_eq!(report.statuses.get(&401), Some(&1), "{report:?}");
-    sim.shutdown().await;
-    app.stop().await;
 }

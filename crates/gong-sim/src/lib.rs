@@ -4,6 +4,7 @@
 //! records every request it served so tests can measure what a client really did.
 
 mod api;
+pub mod cli;
 mod corpus;
 mod limits;
 mod others;
@@ -55,6 +56,16 @@ pub struct SimConfig {
     /// Cursor lifetime, counted from the first page of a sequence.
     pub cursor_ttl: Duration,
     pub page_size: usize,
+}
+
+impl SimConfig {
+    /// The defaults on a free loopback port (tests, demos).
+    pub fn loopback() -> SimConfig {
+        SimConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..SimConfig::default()
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -191,6 +202,19 @@ impl SimHandle {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
+    /// A Gong client configuration for this simulator: its URL and the credentials it
+    /// accepts (Gong's own defaults otherwise).
+    pub fn client_config(&self) -> gong_api::ClientConfig {
+        let auth = match (&self.sim.config.api_key, &self.sim.config.bearer_token) {
+            (Some((key, secret)), _) => gong_api::Auth::Basic {
+                access_key: key.clone(),
+                secret: secret.clone().into(),
+            },
+            (None, Some(token)) => gong_api::Auth::Bearer(token.clone().into()),
+            (None, None) => gong_api::Auth::Bearer(String::new().into()),
+        };
+        gong_api::ClientConfig::new(self.base_url(), auth)
+    }
     /// Every API request served (not the `/_sim` admin routes), in order of arrival.
     pub fn requests(&self) -> Vec<ServedRequest> {
         self.sim.requests()
@@ -198,6 +222,26 @@ impl SimHandle {
     /// Every call, visible or not yet, as extensive-call JSON with every block.
     pub fn calls(&self) -> Vec<Value> {
         self.sim.read_calls().iter().map(select::full).collect()
+    }
+    /// The ids of every call, in corpus order.
+    pub fn call_ids(&self) -> Vec<String> {
+        self.sim.read_calls().iter().map(|c| c.id.clone()).collect()
+    }
+    /// Whether the API requests served so far kept to `rate`/s with `burst`: in any window,
+    /// no more than the burst plus what the rate refills in it (and one of slack for
+    /// timing). Returns the first window that broke it.
+    pub fn rate_violation(&self, rate: f64, burst: u32) -> Option<String> {
+        let times: Vec<Instant> = self.requests().iter().map(|r| r.at).collect();
+        for (i, start) in times.iter().enumerate() {
+            for (j, end) in times.iter().enumerate().skip(i) {
+                let window = end.duration_since(*start).as_secs_f64();
+                let allowed = burst as f64 + rate * window + 1.0;
+                if (j - i + 1) as f64 > allowed {
+                    return Some(format!("{} requests in {window:.3}s", j - i + 1));
+                }
+            }
+        }
+        None
     }
     /// Creates `n` calls that become visible after `lag`, their transcripts after
     /// `lag + transcript_lag`; returns them as callData.

@@ -9,10 +9,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use gong_relay::config::GongAuth;
-use gong_relay::gong::{ClientConfig, GongClient};
-use gong_relay::simulator::{self, SimConfig};
-use secrecy::SecretString;
+use gong_api::GongClient;
+use gong_sim::SimConfig;
 
 #[tokio::main]
 async fn main() {
@@ -20,30 +18,20 @@ async fn main() {
     let requests: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(60);
     let callers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
 
-    let sim = simulator::start(SimConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
+    let sim = gong_sim::start(SimConfig {
         rate_limit: 3.0,
         burst: 10,
-        ..SimConfig::default()
+        ..SimConfig::loopback()
     })
     .await
     .expect("simulator starts");
-    let config = ClientConfig::new(
-        sim.base_url(),
-        GongAuth::Basic {
-            access_key: "sim-key".into(),
-            secret: SecretString::from("sim-secret"),
-        },
-    );
+    let config = sim.client_config();
     println!(
         "simulator limit 3.0/s burst 10; client {:.1}/s burst {}; {requests} requests from {callers} callers",
         config.rate_limit, config.burst
     );
     let client = Arc::new(GongClient::new(config).expect("client"));
-    let id = sim.calls()[0]["metaData"]["id"]
-        .as_str()
-        .expect("corpus has ids")
-        .to_owned();
+    let id = sim.call_ids().remove(0);
 
     let start = Instant::now();
     let mut tasks = Vec::new();

@@ -9,12 +9,50 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::app::{self, AppError, RunningApp};
-use crate::config::{Config, ConfigError, RawConfig};
-use crate::simulator::{self, RuleKey, SimConfig, SimError, SimHandle};
-use crate::store::StoreError;
-use crate::verify::now_ms;
-use crate::warehouse::{CALLS, HISTORY, RAW, WarehouseError};
+use std::process::ExitCode;
+
+use clap::Args;
+use gong_relay::app::{self, AppError, RunningApp};
+use gong_relay::config::{Config, ConfigError, RawConfig};
+use gong_relay::store::StoreError;
+use gong_relay::telemetry;
+use gong_relay::verify::now_ms;
+use gong_relay::warehouse::{CALLS, HISTORY, RAW, WarehouseError};
+use gong_sim::{self as simulator, RuleKey, SimConfig, SimError, SimHandle};
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// How many sample call webhooks to send.
+    #[arg(long, default_value_t = 5)]
+    pub calls: usize,
+    /// Exit after printing instead of serving on.
+    #[arg(long)]
+    pub exit: bool,
+}
+
+pub fn main(mut raw: RawConfig, args: DemoArgs) -> ExitCode {
+    // The report is the point (and shows the refused webhooks): the log only speaks up
+    // for errors, unless asked.
+    if raw.log_level.is_none() {
+        raw.log_level = Some("error".into());
+    }
+    let format = match raw.log_format.as_deref().map(str::trim) {
+        Some("pretty") => gong_relay::config::LogFormat::Pretty,
+        _ => gong_relay::config::LogFormat::Json,
+    };
+    telemetry::init_logging(format, raw.log_level.as_deref().unwrap_or("error"));
+    crate::block_on(async {
+        let here = std::path::Path::new(".");
+        let demo = run(raw, here, args.calls, !args.exit).await?;
+        print!("{}", demo.report);
+        if !args.exit {
+            println!("\nServing until Ctrl-C.");
+            crate::shutdown_signal().await;
+        }
+        demo.shutdown().await?;
+        Ok::<(), DemoError>(())
+    })
+}
 
 /// The demo's own store and warehouse, recreated at each run: sample data never goes into
 /// a real store (not even one named by `DATABASE_URL` in a `.env`), and the report's
@@ -53,8 +91,6 @@ pub struct Demo {
     pub sim: SimHandle,
     /// What happened, as printed.
     pub report: String,
-    /// Call ids sent, in order.
-    pub call_ids: Vec<String>,
 }
 
 impl Demo {
@@ -289,7 +325,6 @@ pub async fn run(
         app,
         sim,
         report: out,
-        call_ids,
     })
 }
 

@@ -1,0 +1,201 @@
+//! The `gong-relay` binary: parses the command line and configuration, then runs a command.
+//! `anyhow` lives only here, at the edge; the library's errors are typed.
+
+#[cfg(feature = "simulator")]
+mod demo;
+mod ops;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use gong_relay::app;
+use gong_relay::config::{Config, RawConfig};
+use gong_relay::telemetry;
+
+#[derive(Parser)]
+#[command(
+    name = "gong-relay",
+    version,
+    about = "Receives Gong webhooks durably and relays them to a warehouse and to AI agents"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: RawConfig,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: webhook receiver, pipeline workers and reconciler.
+    Serve,
+    /// A first look: the service on a store of its own (./gong-relay-demo.db) with the
+    /// built-in Gong simulator as the Gong API; sends signed sample webhooks and prints what
+    /// happened (answers, rows, insights, notifications), then keeps serving until Ctrl-C.
+    #[cfg(feature = "simulator")]
+    Demo(demo::DemoArgs),
+    /// Create or upgrade the tables in the configured store and warehouse, then exit.
+    Migrate,
+    /// Inspect or requeue dead-lettered events.
+    #[command(subcommand)]
+    Dlq(DlqAction),
+    /// Run stored events through the pipeline again (a running `serve` picks them up).
+    Reprocess(ReprocessArgs),
+    /// Fetch the calls of a period from the Gong API and queue those never seen.
+    Backfill(BackfillArgs),
+    /// Validate the configuration and reach the store, warehouse and Gong API; exit 0 or 1
+    /// with a readable report.
+    CheckConfig,
+    /// Run the Gong API simulator alone; `send` sends webhooks as a Gong automation rule.
+    #[cfg(feature = "simulator")]
+    SimulateGong(Box<gong_sim::cli::SimulateGong>),
+}
+
+#[derive(Subcommand)]
+pub enum DlqAction {
+    /// List dead-lettered events, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Requeue one dead-lettered event, or all of them.
+    Retry {
+        /// The event id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        event_id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct ReprocessArgs {
+    /// One event id; or give --since/--until.
+    #[arg(required_unless_present_any = ["since", "until"], conflicts_with_all = ["since", "until"])]
+    event_id: Option<String>,
+    /// Events received at or after this time (RFC 3339, or YYYY-MM-DD as UTC midnight).
+    #[arg(long)]
+    since: Option<String>,
+    /// Events received before this time.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+#[derive(Args)]
+pub struct BackfillArgs {
+    /// Start of the period (RFC 3339, or YYYY-MM-DD as UTC midnight), inclusive.
+    #[arg(long)]
+    from: String,
+    /// End of the period, exclusive.
+    #[arg(long)]
+    to: String,
+}
+
+fn main() -> ExitCode {
+    // `.env` first, so that clap sees its variables like any other environment variable.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("error: cannot read .env: {e}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    // The simulator stands in for Gong: it needs none of the relay's configuration.
+    #[cfg(feature = "simulator")]
+    if let Command::SimulateGong(sim) = cli.command {
+        return block_on(gong_sim::cli::run(*sim, shutdown_signal()));
+    }
+    // The demo brings its own webhook key and Gong API: it configures itself.
+    #[cfg(feature = "simulator")]
+    if let Command::Demo(args) = cli.command {
+        return demo::main(cli.config, args);
+    }
+    let config = match Config::from_raw(cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error:");
+            for line in &e.0 {
+                eprintln!("  {line}");
+            }
+            // check-config answers 0 or 1 (design §2); elsewhere 2 marks a usage problem.
+            return match cli.command {
+                Command::CheckConfig => ExitCode::FAILURE,
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    telemetry::init_logging(config.log_format, &config.log_level);
+
+    block_on(run(cli.command, config))
+}
+
+/// Runs `work` on a new runtime; its error, if any, is printed with its causes.
+fn block_on<E: Into<anyhow::Error>>(work: impl Future<Output = Result<(), E>>) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {:#}", e.into());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let running = app::start(config).await?;
+            shutdown_signal().await;
+            running.shutdown().await?;
+        }
+        Command::Migrate => {
+            let store = app::open_store(&config).await?;
+            println!("migrated the {} store", store.backend());
+            let warehouse = app::open_warehouse(&config, &store).await?;
+            println!("migrated the {} warehouse", warehouse.backend());
+            store.close().await;
+        }
+        Command::Dlq(action) => ops::dlq(action, &config).await?,
+        Command::Reprocess(args) => ops::reprocess(args, &config).await?,
+        Command::Backfill(args) => ops::backfill(args, &config).await?,
+        Command::CheckConfig => ops::check_config(&config).await?,
+        #[cfg(feature = "simulator")]
+        Command::Demo(_) | Command::SimulateGong(_) => {
+            unreachable!("handled before the configuration")
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (orchestrators).
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// The multi-threaded runtime; `None` (after saying why) if the OS refuses threads.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .inspect_err(|e| eprintln!("error: cannot start the async runtime: {e}"))
+        .ok()
+}
