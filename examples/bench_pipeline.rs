@@ -1,4 +1,4 @@
-//! The pipeline under a burst (design §10): 1,000 signed call webhooks at once, Gong
+//! The pipeline under a burst (README, Benchmark): 1,000 signed call webhooks at once, Gong
 //! limited to 3 requests/s (burst 10). Prints how long until every call is enhanced and
 //! stored with its notification queued, and how many Gong requests that took.
 //!

@@ -161,7 +161,7 @@ impl Breaker {
     }
 
     fn publish(&self, state: BreakerState) {
-        metrics::gauge!("circuit_breaker_state", "dependency" => self.dependency)
+        metrics::gauge!(crate::telemetry::CIRCUIT_BREAKER_STATE, "dependency" => self.dependency)
             .set(state.gauge());
     }
 }

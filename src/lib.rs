@@ -1,6 +1,6 @@
 //! gong-relay: Gong webhooks into a warehouse and to AI agents, durably.
 //!
-//! The flow (design §1): `http` receives a webhook, `verify` turns it into a
+//! The flow (docs/architecture.md §2): `http` receives a webhook, `verify` turns it into a
 //! [`verify::VerifiedEvent`] (the only type the inbox takes), `inbox` commits it to the
 //! operational `store` with group commit, and only then is the webhook acknowledged.
 

@@ -3,7 +3,7 @@
 //! Logs are JSON lines by default (one object per event, with the request's correlation id
 //! carried by the span), `pretty` for people at a terminal. Metrics use the `metrics` facade
 //! with a Prometheus recorder that the app renders itself on `GET /metrics`, so no second
-//! HTTP listener is needed. The names are the contract of design §9: keep them exactly.
+//! HTTP listener is needed. The names are the contract listed in the README: keep them exactly.
 
 use std::sync::OnceLock;
 
@@ -23,6 +23,31 @@ pub const DLQ_DEPTH: &str = "dlq_depth";
 pub const OUTBOX_PENDING: &str = "outbox_pending";
 pub const OLDEST_PENDING_AGE_SECONDS: &str = "inbox_oldest_pending_age_seconds";
 pub const EVENTS_PROCESSED_TOTAL: &str = "events_processed_total";
+pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
+/// Recorded by the Gong API client, which names them in its own crate.
+pub use gong_api::metric::{
+    CALLS_TOTAL as GONG_API_CALLS_TOTAL, DAILY_BUDGET_REMAINING as GONG_API_DAILY_BUDGET_REMAINING,
+    RATE_LIMIT_HITS_TOTAL as API_RATE_LIMIT_HITS_TOTAL,
+};
+
+/// Every metric the service exports (dashboards and alerts may query only these).
+pub const ALL_METRICS: [&str; 15] = [
+    WEBHOOK_REQUESTS_TOTAL,
+    WEBHOOK_VERIFICATION_FAILURES_TOTAL,
+    WEBHOOK_PROCESSING_DURATION_SECONDS,
+    INBOX_DEPTH,
+    VALIDATION_FAILURES_TOTAL,
+    DATA_QUALITY_SCORE,
+    ACTIVE_BACKGROUND_TASKS,
+    DLQ_DEPTH,
+    OUTBOX_PENDING,
+    OLDEST_PENDING_AGE_SECONDS,
+    EVENTS_PROCESSED_TOTAL,
+    CIRCUIT_BREAKER_STATE,
+    GONG_API_CALLS_TOTAL,
+    GONG_API_DAILY_BUDGET_REMAINING,
+    API_RATE_LIMIT_HITS_TOTAL,
+];
 
 /// Installs the global log subscriber. Safe to call more than once (later calls do nothing),
 /// which keeps tests that start several apps in one process simple.

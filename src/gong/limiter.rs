@@ -1,6 +1,6 @@
 //! The service's side of Gong's limits: [`StoreLimiter`] takes its permits from the
 //! operational store, which every replica and CLI command uses, so together they stay under
-//! Gong's per-company limit (design §5). While the store is down a process-local bucket with
+//! Gong's per-company limit (architecture §6). While the store is down a process-local bucket with
 //! the same limits serves.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

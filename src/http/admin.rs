@@ -1,4 +1,4 @@
-//! The admin API (design §4): inspect events and their history, requeue, backfill.
+//! The admin API (the README's admin API): inspect events and their history, requeue, backfill.
 //!
 //! Off unless `ADMIN_TOKEN` is set: then every route answers 404, as if it did not exist,
 //! so an unconfigured service exposes nothing. With a token, a request without the right
@@ -19,8 +19,8 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::pipeline::reconcile;
-use crate::store::{EventFilter, StoreError};
-use crate::verify::now_ms;
+use crate::store::{EventFilter, EventStatus, StoreError};
+use crate::verify::{EventKind, now_ms};
 use crate::warehouse::{self, WarehouseError};
 
 /// Why an admin request failed; each maps to one status and a stable code.
@@ -118,25 +118,30 @@ struct ListQuery {
 type QueryResult = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
 
 struct ListParams {
-    status: Option<String>,
-    kind: Option<String>,
+    status: Option<EventStatus>,
+    kind: Option<EventKind>,
     limit: i64,
 }
 
 fn list_params(q: QueryResult) -> Result<ListParams, AdminError> {
     let Query(q) = q.map_err(|e| AdminError::BadRequest(e.body_text()))?;
     let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
-    let (status, kind) = (given(q.status), given(q.kind));
-    if let Some(s) = status.as_deref().filter(|s| !STATUSES.contains(s)) {
-        return Err(AdminError::BadRequest(format!(
-            "status {s:?} is not one of {STATUSES:?}"
-        )));
-    }
-    if let Some(k) = kind.as_deref().filter(|k| !KINDS.contains(k)) {
-        return Err(AdminError::BadRequest(format!(
-            "kind {k:?} is not one of {KINDS:?}"
-        )));
-    }
+    let status = given(q.status)
+        .map(|s| {
+            EventStatus::parse(&s).ok_or_else(|| {
+                let all = EventStatus::ALL.map(EventStatus::as_str);
+                AdminError::BadRequest(format!("status {s:?} is not one of {all:?}"))
+            })
+        })
+        .transpose()?;
+    let kind = given(q.kind)
+        .map(|k| {
+            EventKind::parse(&k).ok_or_else(|| {
+                let all = EventKind::ALL.map(EventKind::as_str);
+                AdminError::BadRequest(format!("kind {k:?} is not one of {all:?}"))
+            })
+        })
+        .transpose()?;
     let limit = match given(q.limit) {
         None => 100,
         Some(l) => l
@@ -154,9 +159,6 @@ fn list_params(q: QueryResult) -> Result<ListParams, AdminError> {
         limit,
     })
 }
-
-const STATUSES: [&str; 5] = ["pending", "processing", "done", "failed", "dead"];
-const KINDS: [&str; 3] = ["call", "email", "meeting"];
 
 async fn list_events(State(state): State<Arc<AppState>>, q: QueryResult) -> AdminResult {
     let p = list_params(q)?;
@@ -222,7 +224,7 @@ async fn reprocess(State(state): State<Arc<AppState>>, Path(id): Path<String>) -
 async fn dlq(State(state): State<Arc<AppState>>, q: QueryResult) -> AdminResult {
     let p = list_params(q)?;
     let filter = EventFilter {
-        status: Some("dead".into()),
+        status: Some(EventStatus::Dead),
         kind: p.kind,
         limit: p.limit,
         ..Default::default()

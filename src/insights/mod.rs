@@ -1,4 +1,4 @@
-//! Insights, priority and next steps for one conversation (design §7).
+//! Insights, priority and next steps for one conversation (architecture §8).
 //!
 //! The pipeline turns a Gong call, email or meeting into a [`Subject`] (this module knows
 //! nothing of Gong's JSON) and [`analyze`] turns the subject into an [`Analysis`]:

@@ -1,4 +1,4 @@
-//! Priority and its reason (design §7).
+//! Priority and its reason (architecture §8).
 //!
 //! The checks run in a fixed order and the first that applies wins: urgent, high, low,
 //! medium. Low comes after high on purpose: shortness or an email's brevity only lowers

@@ -1,4 +1,4 @@
-//! The lexicon sentiment scorer (design §7: a score in [-1, 1] over the external parties'
+//! The lexicon sentiment scorer (architecture §8: a score in [-1, 1] over the external parties'
 //! sentences).
 //!
 //! Deliberately simple and explainable: count positive and negative lexicon words, flip a

@@ -1,4 +1,4 @@
-//! The notifications an event produces (design §8), queued in the outbox with its
+//! The notifications an event produces (architecture §9), queued in the outbox with its
 //! completion.
 //!
 //! Ids name what a message is about, not which attempt made it: `call:<id>:call_processed:g0`.

@@ -1,4 +1,4 @@
-//! The webhook bodies the pipeline reads (design §4). The raw bytes stay in the inbox and
+//! The webhook bodies the pipeline reads (architecture §3). The raw bytes stay in the inbox and
 //! in `gong_webhooks_raw`; these types take only what the enhanced tables need, and ignore
 //! everything else.
 
@@ -6,6 +6,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use gong_api::models::{CallData, CrmContext, GongId};
+
+use crate::verify::EventKind;
 
 // Emails and meetings come from other producers (CRM automations, forwarders), so only the
 // id is strict; every other field takes the shapes such producers send (a bare address for
@@ -142,19 +144,18 @@ pub enum Item {
 
 impl Item {
     /// Reads a stored body. An error is permanent: the same bytes will never parse.
-    pub fn parse(kind: &str, payload: &[u8]) -> Result<Item, String> {
+    pub fn parse(kind: EventKind, payload: &[u8]) -> Result<Item, String> {
         let what = |e: serde_json::Error| format!("{kind} payload unreadable: {e}");
         match kind {
-            "call" => serde_json::from_slice::<CallWebhook>(payload)
+            EventKind::Call => serde_json::from_slice::<CallWebhook>(payload)
                 .map(|w| Item::Call(Box::new(w.call_data)))
                 .map_err(what),
-            "email" => serde_json::from_slice::<EmailWebhook>(payload)
+            EventKind::Email => serde_json::from_slice::<EmailWebhook>(payload)
                 .map(|w| Item::Email(Box::new(w.email_data)))
                 .map_err(what),
-            "meeting" => serde_json::from_slice::<MeetingWebhook>(payload)
+            EventKind::Meeting => serde_json::from_slice::<MeetingWebhook>(payload)
                 .map(|w| Item::Meeting(Box::new(w.meeting_data)))
                 .map_err(what),
-            other => Err(format!("unknown event kind {other:?}")),
         }
     }
 
@@ -176,7 +177,7 @@ mod tests {
     fn emails_and_meetings_in_odd_shapes_still_parse() {
         let email = br#"{"emailData": {"id": 12345, "to": null, "cc": ["a@b.example"],
             "from": "c@d.example", "sentAt": 1700000000, "crmContext": {}, "subject": 7}}"#;
-        let Item::Email(e) = Item::parse("email", email).unwrap() else {
+        let Item::Email(e) = Item::parse(EventKind::Email, email).unwrap() else {
             panic!("an email");
         };
         assert_eq!(e.id.as_str(), "12345");
@@ -189,7 +190,7 @@ mod tests {
 
         let meeting = br#"{"meetingData": {"id": "m1", "invitees": null, "callId": 98765,
             "organizer": {"email": "o@p.example", "name": null}}}"#;
-        let Item::Meeting(m) = Item::parse("meeting", meeting).unwrap() else {
+        let Item::Meeting(m) = Item::parse(EventKind::Meeting, meeting).unwrap() else {
             panic!("a meeting");
         };
         assert!(m.invitees.is_empty());
@@ -199,8 +200,7 @@ mod tests {
 
     #[test]
     fn a_body_without_its_id_is_refused_for_good() {
-        assert!(Item::parse("email", br#"{"emailData": {"subject": "x"}}"#).is_err());
-        assert!(Item::parse("meeting", br#"{"meetingData": []}"#).is_err());
-        assert!(Item::parse("other", b"{}").is_err());
+        assert!(Item::parse(EventKind::Email, br#"{"emailData": {"subject": "x"}}"#).is_err());
+        assert!(Item::parse(EventKind::Meeting, br#"{"meetingData": []}"#).is_err());
     }
 }

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::store::{InternalEvent, Store, StoreError};
 use crate::telemetry;
+use crate::verify::EventKind;
 use crate::verify::now_ms;
 use gong_api::{GongClient, GongError};
 
@@ -73,7 +74,7 @@ async fn enqueue_window(
         .iter()
         .filter_map(|c| c.id.as_ref().map(ToString::to_string))
         .collect();
-    let known = store.known_sources("call", &ids).await?;
+    let known = store.known_sources(EventKind::Call, &ids).await?;
     let events: Vec<InternalEvent> = calls
         .iter()
         .filter_map(|meta| {
@@ -86,7 +87,7 @@ async fn enqueue_window(
             let body = json!({"callData": {"metaData": meta}, "isTest": false});
             Some(InternalEvent {
                 event_id: uuid::Uuid::now_v7().to_string(),
-                kind: "call",
+                kind: EventKind::Call,
                 source_id: id,
                 payload: serde_json::to_vec(&body).unwrap_or_default(),
                 request_id: uuid::Uuid::now_v7().to_string(),

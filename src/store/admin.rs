@@ -5,13 +5,14 @@ use std::collections::HashSet;
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError};
+use super::{EventStatus, Store, StoreError};
+use crate::verify::EventKind;
 
 /// Which events to list (every field optional).
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
-    pub status: Option<String>,
-    pub kind: Option<String>,
+    pub status: Option<EventStatus>,
+    pub kind: Option<EventKind>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub limit: i64,
@@ -21,9 +22,11 @@ pub struct EventFilter {
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct EventSummary {
     pub event_id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
     pub source_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: EventStatus,
     pub attempts: i32,
     pub generation: i32,
     pub received_at_ms: i64,
@@ -43,7 +46,7 @@ const SUMMARY_COLUMNS: &str = "event_id, kind, source_id, status, attempts, gene
 #[derive(Debug, Clone)]
 pub struct InternalEvent {
     pub event_id: String,
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub source_id: String,
     pub payload: Vec<u8>,
     pub request_id: String,
@@ -75,8 +78,8 @@ impl Store {
         let limit = f.limit.clamp(1, 10_000);
         Ok(
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(f.status.as_deref())
-            .bind(f.kind.as_deref())
+            .bind(f.status.map(EventStatus::as_str))
+            .bind(f.kind.map(EventKind::as_str))
             .bind(f.since_ms)
             .bind(f.until_ms)
             .bind(limit)
@@ -141,7 +144,7 @@ impl Store {
     /// Which of `source_ids` (of `kind`) have an event already, whatever its state.
     pub async fn known_sources(
         &self,
-        kind: &str,
+        kind: EventKind,
         source_ids: &[String],
     ) -> Result<HashSet<String>, StoreError> {
         let mut known = HashSet::new();
@@ -151,7 +154,7 @@ impl Store {
                 let mut qb = sqlx::QueryBuilder::new(
                     "SELECT DISTINCT source_id FROM inbox_events WHERE kind = ",
                 );
-                qb.push_bind(kind).push(" AND source_id IN (");
+                qb.push_bind(kind.as_str()).push(" AND source_id IN (");
                 let mut list = qb.separated(", ");
                 for id in chunk {
                     list.push_bind(id.as_str());
@@ -181,7 +184,7 @@ impl Store {
                 );
                 qb.push_values(chunk, |mut b, e| {
                     b.push_bind(e.event_id.as_str())
-                        .push_bind(e.kind)
+                        .push_bind(e.kind.as_str())
                         .push_bind(e.source_id.as_str())
                         .push_bind(crate::verify::sha256_hex(&e.payload))
                         .push_bind(e.payload.as_slice())

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{FromRow, QueryBuilder};
 
-use crate::verify::VerifiedEvent;
+use crate::verify::{EventKind, VerifiedEvent};
 
 /// Runs the same expression on whichever pool the store holds. Its SQL uses `$N`
 /// placeholders whose first appearances are in increasing order: PostgreSQL reads them as
@@ -60,11 +60,112 @@ pub enum InsertOutcome {
     Replayed,
 }
 
+/// Where an inbox event stands; stored as text in `inbox_events.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    /// Waiting for its first attempt.
+    Pending,
+    /// Claimed by a worker under a lease.
+    Processing,
+    Done,
+    /// Waiting for a retry (`run_at_ms`).
+    Failed,
+    /// In the dead-letter queue.
+    Dead,
+}
+
+impl EventStatus {
+    pub const ALL: [EventStatus; 5] = [
+        EventStatus::Pending,
+        EventStatus::Processing,
+        EventStatus::Done,
+        EventStatus::Failed,
+        EventStatus::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Pending => "pending",
+            EventStatus::Processing => "processing",
+            EventStatus::Done => "done",
+            EventStatus::Failed => "failed",
+            EventStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventStatus> {
+        EventStatus::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A stored value that names no known variant: a row written by a newer version, or by
+/// hand. Reading it fails loudly rather than guessing.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {what} {value:?} in the store")]
+pub struct UnknownValue {
+    what: &'static str,
+    value: String,
+}
+
+impl TryFrom<String> for EventStatus {
+    type Error = UnknownValue;
+    fn try_from(value: String) -> Result<Self, UnknownValue> {
+        EventStatus::parse(&value).ok_or(UnknownValue {
+            what: "event status",
+            value,
+        })
+    }
+}
+
+impl TryFrom<String> for EventKind {
+    type Error = UnknownValue;
+    fn try_from(value: String) -> Result<Self, UnknownValue> {
+        EventKind::parse(&value).ok_or(UnknownValue {
+            what: "event kind",
+            value,
+        })
+    }
+}
+
+impl std::fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status equals its stored name (`status == "done"`), as in SQL and in the admin API.
+impl PartialEq<&str> for EventStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Kinds are serialized by their stored name (admin API answers).
+impl serde::Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// An inbox row, as the pipeline, the admin API and the tests read it.
 #[derive(Debug, Clone, FromRow)]
 pub struct StoredEvent {
     pub event_id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
     pub source_id: String,
     pub body_sha256: String,
     pub payload: Vec<u8>,
@@ -73,7 +174,8 @@ pub struct StoredEvent {
     pub auth_method: String,
     pub key_id: Option<String>,
     pub is_test: bool,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: EventStatus,
     pub attempts: i32,
 }
 

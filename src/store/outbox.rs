@@ -11,7 +11,7 @@ use sqlx::FromRow;
 use super::queue::TRANSITION;
 use super::{Claimed, Final, Store, StoreError};
 
-/// A notification to queue (design §8's message is `message`).
+/// A notification to queue (the message agents receive is `message`; architecture §9).
 #[derive(Debug, Clone)]
 pub struct OutboxMessage {
     pub notification_id: String,

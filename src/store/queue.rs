@@ -10,12 +10,14 @@
 use sqlx::FromRow;
 
 use super::{Store, StoreError};
+use crate::verify::EventKind;
 
 /// An event claimed for processing.
 #[derive(Debug, Clone, FromRow)]
 pub struct Claimed {
     pub event_id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
     pub source_id: String,
     pub payload: Vec<u8>,
     pub request_id: String,

@@ -1,4 +1,4 @@
-//! The warehouse tables (design §6): their columns, and the typed rows the pipeline fills.
+//! The warehouse tables (architecture §7): their columns, and the typed rows the pipeline fills.
 //!
 //! The column lists here and the DDL in `migrations/warehouse/*` describe the same tables;
 //! the SQL writer binds by these lists, so a column missing from the DDL fails loudly in

@@ -10,5 +10,6 @@ mod pipeline;
 mod processes;
 mod queue;
 mod requests;
+mod store_statements;
 mod verification;
 mod warehouse;

@@ -82,7 +82,7 @@ impl Drop for Serve {
 async fn statuses(store: &Store) -> HashMap<String, usize> {
     let mut by = HashMap::new();
     for e in store.events().await.unwrap() {
-        *by.entry(e.status).or_insert(0) += 1;
+        *by.entry(e.status.as_str().to_owned()).or_insert(0) += 1;
     }
     by
 }

@@ -117,7 +117,7 @@ fn main() -> ExitCode {
             for line in &e.0 {
                 eprintln!("  {line}");
             }
-            // check-config answers 0 or 1 (design §2); elsewhere 2 marks a usage problem.
+            // check-config answers 0 or 1 (as its help says); elsewhere 2 marks a usage problem.
             return match cli.command {
                 Command::CheckConfig => ExitCode::FAILURE,
                 _ => ExitCode::from(2),

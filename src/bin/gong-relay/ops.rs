@@ -6,7 +6,7 @@ use std::time::Instant;
 use gong_relay::app;
 use gong_relay::config::Config;
 use gong_relay::pipeline::reconcile;
-use gong_relay::store::EventFilter;
+use gong_relay::store::{EventFilter, EventStatus};
 use gong_relay::verify::now_ms;
 
 use crate::{BackfillArgs, DlqAction, ReprocessArgs};
@@ -56,7 +56,7 @@ pub async fn dlq(action: DlqAction, config: &Config) -> anyhow::Result<()> {
     match action {
         DlqAction::List { limit } => {
             let filter = EventFilter {
-                status: Some("dead".into()),
+                status: Some(EventStatus::Dead),
                 limit,
                 ..Default::default()
             };

@@ -3,7 +3,7 @@
 //!
 //! Nothing here fails: a missing or invalid field lowers the row's `data_quality_score` and
 //! is counted in `validation_failures_total`, and the row is written with what there is
-//! (design §1: continue with partial data).
+//! (architecture §5: continue with partial data).
 
 use std::collections::HashMap;
 
