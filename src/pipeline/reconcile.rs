@@ -53,7 +53,7 @@ pub async fn enqueue_period(
     let mut start = from;
     while start < to {
         let end = (start + chrono::Duration::days(1)).min(to);
-        let r = enqueue_window(store, gong, start, end, origin).await?;
+        let r = enqueue_window(store, gong, start..end, origin).await?;
         total.listed += r.listed;
         total.known += r.known;
         total.queued += r.queued;
@@ -62,14 +62,14 @@ pub async fn enqueue_period(
     Ok(total)
 }
 
+/// One window of `enqueue_period` (`[start, end)`).
 async fn enqueue_window(
     store: &Store,
     gong: &GongClient,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    window: std::ops::Range<DateTime<Utc>>,
     origin: &'static str,
 ) -> Result<Report, ReconcileError> {
-    let calls = gong.list_calls(from, to, None).await?;
+    let calls = gong.list_calls(window.start, window.end, None).await?;
     let ids: Vec<String> = calls
         .iter()
         .filter_map(|c| c.id.as_ref().map(ToString::to_string))

@@ -492,6 +492,32 @@ fn decode_error(index: usize, e: impl Into<sqlx::error::BoxDynError>) -> sqlx::E
     }
 }
 
+/// Text, integers, floats and booleans read back the same way on every backend.
+fn decode_scalar<DB: Database>(row: &DB::Row, i: usize, ty: ColType) -> Result<Value, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<DB::Row>,
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> f64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+{
+    Ok(match ty {
+        ColType::Text => row
+            .try_get::<Option<String>, _>(i)?
+            .map_or(Value::Null, Value::String),
+        ColType::Int => row
+            .try_get::<Option<i64>, _>(i)?
+            .map_or(Value::Null, Value::from),
+        ColType::Float => float(row.try_get(i)?),
+        ColType::Bool => row
+            .try_get::<Option<bool>, _>(i)?
+            .map_or(Value::Null, Value::Bool),
+        ColType::Time | ColType::Json => {
+            return Err(decode_error(i, "times and JSON decode per backend"));
+        }
+    })
+}
+
 /// How a backend binds a [`Cell`] and reads a column back as JSON.
 trait Dialect: Database {
     fn push_cell(qb: &mut QueryBuilder<Self>, cell: &Cell<'_>);
@@ -516,16 +542,9 @@ impl Dialect for Sqlite {
 
     fn decode(row: &Self::Row, i: usize, ty: ColType) -> Result<Value, sqlx::Error> {
         Ok(match ty {
-            ColType::Text => row
-                .try_get::<Option<String>, _>(i)?
-                .map_or(Value::Null, Value::String),
-            ColType::Int => row
-                .try_get::<Option<i64>, _>(i)?
-                .map_or(Value::Null, Value::from),
-            ColType::Float => float(row.try_get(i)?),
-            ColType::Bool => row
-                .try_get::<Option<bool>, _>(i)?
-                .map_or(Value::Null, Value::Bool),
+            ColType::Text | ColType::Int | ColType::Float | ColType::Bool => {
+                decode_scalar::<Self>(row, i, ty)?
+            }
             ColType::Time => match row.try_get::<Option<String>, _>(i)? {
                 None => Value::Null,
                 Some(s) => {
@@ -561,16 +580,9 @@ impl Dialect for Postgres {
 
     fn decode(row: &Self::Row, i: usize, ty: ColType) -> Result<Value, sqlx::Error> {
         Ok(match ty {
-            ColType::Text => row
-                .try_get::<Option<String>, _>(i)?
-                .map_or(Value::Null, Value::String),
-            ColType::Int => row
-                .try_get::<Option<i64>, _>(i)?
-                .map_or(Value::Null, Value::from),
-            ColType::Float => float(row.try_get(i)?),
-            ColType::Bool => row
-                .try_get::<Option<bool>, _>(i)?
-                .map_or(Value::Null, Value::Bool),
+            ColType::Text | ColType::Int | ColType::Float | ColType::Bool => {
+                decode_scalar::<Self>(row, i, ty)?
+            }
             ColType::Time => row
                 .try_get::<Option<DateTime<Utc>>, _>(i)?
                 .map_or(Value::Null, |t| Value::String(format_time(&t))),

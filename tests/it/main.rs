@@ -6,6 +6,7 @@ mod helpers;
 mod demo;
 mod durability;
 mod gong_link;
+mod layout;
 mod pipeline;
 mod processes;
 mod queue;

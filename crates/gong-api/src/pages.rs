@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 use crate::client::GongClient;
 use crate::error::GongError;
-use crate::models::Records;
+use crate::models::{
+    AnsweredScorecard, CallData, CallMeta, CallTranscript, KeywordTracker, PersonInteractionStats,
+    Records, User, UserAggregateActivity, UserDailyActivity, Workspace,
+};
 use crate::request::{Outcome, Request};
 
 /// How often an expired pagination sequence is restarted before giving up.
@@ -36,6 +39,35 @@ struct Page<T> {
         default = "Vec::new"
     )]
     items: Vec<T>,
+}
+
+/// An item of a list endpoint, with the id that tells it apart: a sequence restarted after
+/// an expired cursor skips what it already has, and batched look-ups are keyed by it.
+pub(crate) trait Listed: DeserializeOwned {
+    fn key(&self) -> Option<String>;
+}
+
+macro_rules! listed {
+    ($($t:ty => $($field:ident).+;)+) => {$(
+        impl Listed for $t {
+            fn key(&self) -> Option<String> {
+                self.$($field).+.as_ref().map(|id| id.0.clone())
+            }
+        }
+    )+};
+}
+
+listed! {
+    CallMeta => id;
+    CallData => meta_data.id;
+    CallTranscript => call_id;
+    User => id;
+    PersonInteractionStats => user_id;
+    UserAggregateActivity => user_id;
+    UserDailyActivity => user_id;
+    AnsweredScorecard => answered_scorecard_id;
+    KeywordTracker => tracker_id;
+    Workspace => id;
 }
 
 /// `{"call": {...}}` or `{"user": {...}}`: one object by id.
@@ -78,14 +110,13 @@ impl GongClient {
     }
 
     /// Every page of the list at `path` (also its metrics name). Items are deduplicated by
-    /// `key`, so a restarted sequence adds only what was not seen.
-    pub(crate) async fn collect<T: DeserializeOwned>(
+    /// their key, so a restarted sequence adds only what was not seen.
+    pub(crate) async fn collect<T: Listed>(
         &self,
         path: &'static str,
         method: Method,
         query: Vec<(&'static str, String)>,
         body: Option<Value>,
-        key: impl Fn(&T) -> Option<String>,
     ) -> Result<Vec<T>, GongError> {
         let mut items = Vec::new();
         let mut seen = HashSet::new();
@@ -115,7 +146,7 @@ impl GongClient {
                     items.extend(
                         page.items
                             .into_iter()
-                            .filter(|item| key(item).is_none_or(|k| seen.insert(k))),
+                            .filter(|item| item.key().is_none_or(|k| seen.insert(k))),
                     );
                     match page.records.cursor.filter(|c| !c.is_empty()) {
                         // A cursor seen before would loop for ever: stop with what we have.

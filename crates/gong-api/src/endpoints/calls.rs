@@ -11,6 +11,7 @@ use super::path_id;
 use crate::client::GongClient;
 use crate::error::GongError;
 use crate::models::{CallData, CallMeta, CallTranscript};
+use crate::pages::Listed;
 
 /// Most call ids Gong takes in one extensive or transcript request.
 pub const MAX_IDS_PER_REQUEST: usize = 100;
@@ -110,10 +111,7 @@ impl GongClient {
         if let Some(w) = workspace_id {
             query.push(("workspaceId", w.to_owned()));
         }
-        self.collect("/v2/calls", Method::GET, query, None, |c: &CallMeta| {
-            c.id.as_ref().map(|i| i.0.clone())
-        })
-        .await
+        self.collect("/v2/calls", Method::GET, query, None).await
     }
 
     /// `GET /v2/calls/{id}`; `None` when Gong does not know the call (yet).
@@ -129,14 +127,8 @@ impl GongClient {
         selector: &ContentSelector,
     ) -> Result<Vec<CallData>, GongError> {
         let body = json!({"filter": filter.to_json(), "contentSelector": selector.0});
-        self.collect(
-            "/v2/calls/extensive",
-            Method::POST,
-            Vec::new(),
-            Some(body),
-            |c: &CallData| c.id().map(str::to_owned),
-        )
-        .await
+        self.collect("/v2/calls/extensive", Method::POST, Vec::new(), Some(body))
+            .await
     }
 
     /// Extensive data for any number of call ids, in as few requests as Gong allows.
@@ -145,32 +137,17 @@ impl GongClient {
         ids: &[String],
         selector: &ContentSelector,
     ) -> Result<Batch<CallData>, GongError> {
-        let mut found = HashMap::new();
-        for chunk in unique(ids).chunks(MAX_IDS_PER_REQUEST) {
-            let filter = CallFilter {
-                call_ids: chunk.to_vec(),
-                ..Default::default()
-            };
-            for call in self.extensive_calls(&filter, selector).await? {
-                if let Some(id) = call.id().map(str::to_owned) {
-                    found.insert(id, call);
-                }
-            }
-        }
-        Ok(batch(ids, found))
+        by_ids(ids, |filter| async move {
+            self.extensive_calls(&filter, selector).await
+        })
+        .await
     }
 
     /// `POST /v2/calls/transcript`, every page.
     pub async fn transcripts(&self, filter: &CallFilter) -> Result<Vec<CallTranscript>, GongError> {
         let body = json!({"filter": filter.to_json()});
-        self.collect(
-            "/v2/calls/transcript",
-            Method::POST,
-            Vec::new(),
-            Some(body),
-            |t: &CallTranscript| t.call_id.as_ref().map(|i| i.0.clone()),
-        )
-        .await
+        self.collect("/v2/calls/transcript", Method::POST, Vec::new(), Some(body))
+            .await
     }
 
     /// Transcripts for any number of call ids, in as few requests as Gong allows.
@@ -178,20 +155,29 @@ impl GongClient {
         &self,
         ids: &[String],
     ) -> Result<Batch<CallTranscript>, GongError> {
-        let mut found = HashMap::new();
-        for chunk in unique(ids).chunks(MAX_IDS_PER_REQUEST) {
-            let filter = CallFilter {
-                call_ids: chunk.to_vec(),
-                ..Default::default()
-            };
-            for t in self.transcripts(&filter).await? {
-                if let Some(id) = t.call_id.as_ref().map(|i| i.0.clone()) {
-                    found.insert(id, t);
-                }
+        by_ids(ids, |filter| async move { self.transcripts(&filter).await }).await
+    }
+}
+
+/// Looks `ids` up `MAX_IDS_PER_REQUEST` at a time with `fetch`, keyed by each item's id.
+async fn by_ids<T: Listed, F, Fut>(ids: &[String], fetch: F) -> Result<Batch<T>, GongError>
+where
+    F: Fn(CallFilter) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, GongError>>,
+{
+    let mut found = HashMap::new();
+    for chunk in unique(ids).chunks(MAX_IDS_PER_REQUEST) {
+        let filter = CallFilter {
+            call_ids: chunk.to_vec(),
+            ..Default::default()
+        };
+        for item in fetch(filter).await? {
+            if let Some(id) = item.key() {
+                found.insert(id, item);
             }
         }
-        Ok(batch(ids, found))
     }
+    Ok(batch(ids, found))
 }
 
 fn unique(ids: &[String]) -> Vec<String> {

@@ -20,25 +20,13 @@ impl GongClient {
         let query = workspace_id
             .map(|w| vec![("workspaceId", w.to_owned())])
             .unwrap_or_default();
-        self.collect(
-            "/v2/settings/trackers",
-            Method::GET,
-            query,
-            None,
-            |t: &KeywordTracker| t.tracker_id.as_ref().map(|i| i.0.clone()),
-        )
-        .await
+        self.collect("/v2/settings/trackers", Method::GET, query, None)
+            .await
     }
 
     pub async fn workspaces(&self) -> Result<Vec<Workspace>, GongError> {
-        self.collect(
-            "/v2/workspaces",
-            Method::GET,
-            Vec::new(),
-            None,
-            |w: &Workspace| w.id.as_ref().map(|i| i.0.clone()),
-        )
-        .await
+        self.collect("/v2/workspaces", Method::GET, Vec::new(), None)
+            .await
     }
 
     pub async fn create_meeting(&self, m: &MeetingRequest) -> Result<MeetingResponse, GongError> {

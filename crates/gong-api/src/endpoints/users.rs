@@ -3,7 +3,6 @@
 
 use chrono::NaiveDate;
 use reqwest::Method;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::path_id;
@@ -12,6 +11,7 @@ use crate::error::GongError;
 use crate::models::{
     AnsweredScorecard, PersonInteractionStats, User, UserAggregateActivity, UserDailyActivity,
 };
+use crate::pages::Listed;
 
 /// The dates of the stats endpoints (`from` inclusive, `to` exclusive, company time zone).
 #[derive(Debug, Clone)]
@@ -43,10 +43,8 @@ pub struct ScorecardFilter {
 
 impl GongClient {
     pub async fn list_users(&self) -> Result<Vec<User>, GongError> {
-        self.collect("/v2/users", Method::GET, Vec::new(), None, |u: &User| {
-            u.id.as_ref().map(|i| i.0.clone())
-        })
-        .await
+        self.collect("/v2/users", Method::GET, Vec::new(), None)
+            .await
     }
 
     pub async fn get_user(&self, id: &str) -> Result<Option<User>, GongError> {
@@ -66,7 +64,6 @@ impl GongClient {
             Method::POST,
             Vec::new(),
             Some(json!({"filter": filter})),
-            |u: &User| u.id.as_ref().map(|i| i.0.clone()),
         )
         .await
     }
@@ -77,36 +74,23 @@ impl GongClient {
         &self,
         filter: &StatsFilter,
     ) -> Result<Vec<PersonInteractionStats>, GongError> {
-        self.stats(
-            "/v2/stats/interaction",
-            filter.to_json(),
-            |s: &PersonInteractionStats| s.user_id.as_ref().map(|i| i.0.clone()),
-        )
-        .await
+        self.stats("/v2/stats/interaction", filter.to_json()).await
     }
 
     pub async fn activity_aggregate(
         &self,
         filter: &StatsFilter,
     ) -> Result<Vec<UserAggregateActivity>, GongError> {
-        self.stats(
-            "/v2/stats/activity/aggregate",
-            filter.to_json(),
-            |s: &UserAggregateActivity| s.user_id.as_ref().map(|i| i.0.clone()),
-        )
-        .await
+        self.stats("/v2/stats/activity/aggregate", filter.to_json())
+            .await
     }
 
     pub async fn activity_day_by_day(
         &self,
         filter: &StatsFilter,
     ) -> Result<Vec<UserDailyActivity>, GongError> {
-        self.stats(
-            "/v2/stats/activity/day-by-day",
-            filter.to_json(),
-            |s: &UserDailyActivity| s.user_id.as_ref().map(|i| i.0.clone()),
-        )
-        .await
+        self.stats("/v2/stats/activity/day-by-day", filter.to_json())
+            .await
     }
 
     pub async fn answered_scorecards(
@@ -130,27 +114,17 @@ impl GongClient {
         if !filter.scorecard_ids.is_empty() {
             f.insert("scorecardIds".into(), json!(filter.scorecard_ids));
         }
-        self.stats(
-            "/v2/stats/activity/scorecards",
-            Value::Object(f),
-            |s: &AnsweredScorecard| s.answered_scorecard_id.as_ref().map(|i| i.0.clone()),
-        )
-        .await
+        self.stats("/v2/stats/activity/scorecards", Value::Object(f))
+            .await
     }
 
-    async fn stats<T: DeserializeOwned>(
+    async fn stats<T: Listed>(
         &self,
         path: &'static str,
         filter: Value,
-        key: impl Fn(&T) -> Option<String>,
     ) -> Result<Vec<T>, GongError> {
-        self.collect(
-            path,
-            Method::POST,
-            Vec::new(),
-            Some(json!({"filter": filter})),
-            key,
-        )
-        .await
+        let body = json!({"filter": filter});
+        self.collect(path, Method::POST, Vec::new(), Some(body))
+            .await
     }
 }
