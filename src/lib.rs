@@ -11,6 +11,7 @@ pub mod gong;
 pub mod http;
 pub mod inbox;
 pub mod insights;
+pub mod notify;
 pub mod pipeline;
 pub mod store;
 pub mod telemetry;

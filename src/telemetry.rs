@@ -24,6 +24,8 @@ pub const OUTBOX_PENDING: &str = "outbox_pending";
 pub const OLDEST_PENDING_AGE_SECONDS: &str = "inbox_oldest_pending_age_seconds";
 pub const EVENTS_PROCESSED_TOTAL: &str = "events_processed_total";
 pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
+pub const NOTIFICATIONS_PUBLISHED_TOTAL: &str = "notifications_published_total";
+pub const NOTIFICATION_PUBLISH_DELAY_SECONDS: &str = "notification_publish_delay_seconds";
 /// Recorded by the Gong API client, which names them in its own crate.
 pub use gong_api::metric::{
     CALLS_TOTAL as GONG_API_CALLS_TOTAL, DAILY_BUDGET_REMAINING as GONG_API_DAILY_BUDGET_REMAINING,
@@ -31,7 +33,7 @@ pub use gong_api::metric::{
 };
 
 /// Every metric the service exports (dashboards and alerts may query only these).
-pub const ALL_METRICS: [&str; 15] = [
+pub const ALL_METRICS: [&str; 17] = [
     WEBHOOK_REQUESTS_TOTAL,
     WEBHOOK_VERIFICATION_FAILURES_TOTAL,
     WEBHOOK_PROCESSING_DURATION_SECONDS,
@@ -44,6 +46,8 @@ pub const ALL_METRICS: [&str; 15] = [
     OLDEST_PENDING_AGE_SECONDS,
     EVENTS_PROCESSED_TOTAL,
     CIRCUIT_BREAKER_STATE,
+    NOTIFICATIONS_PUBLISHED_TOTAL,
+    NOTIFICATION_PUBLISH_DELAY_SECONDS,
     GONG_API_CALLS_TOTAL,
     GONG_API_DAILY_BUDGET_REMAINING,
     API_RATE_LIMIT_HITS_TOTAL,

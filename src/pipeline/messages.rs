@@ -9,7 +9,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::insights::{Analysis, Priority};
+use crate::insights::Analysis;
+use crate::notify::MessageType;
 use crate::store::{Claimed, OutboxMessage};
 
 /// What the message says about the processed thing.
@@ -19,28 +20,30 @@ pub struct About<'a> {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
-fn id(c: &Claimed, message_type: &str) -> String {
+/// `what` names the message within its event: its type, and for an insight its place.
+fn id(c: &Claimed, what: &str) -> String {
     // Generation 0 is shared by every delivery of the same thing; a reprocessed event's
     // generation is its own (two events of one call each have their own generation 1).
     if c.generation == 0 {
-        format!("{}:{}:{}:g0", c.kind, c.source_id, message_type)
+        format!("{}:{}:{what}:g0", c.kind, c.source_id)
     } else {
         format!(
-            "{}:{}:{}:g{}:{}",
-            c.kind, c.source_id, message_type, c.generation, c.event_id
+            "{}:{}:{what}:g{}:{}",
+            c.kind, c.source_id, c.generation, c.event_id
         )
     }
 }
 
 fn message(
     c: &Claimed,
-    message_type: &str,
+    (message_type, what): (MessageType, &str),
     priority: &str,
     about: &About<'_>,
     insights: Value,
     next_steps: Value,
 ) -> OutboxMessage {
-    let notification_id = id(c, message_type);
+    let notification_id = id(c, what);
+    let message_type = message_type.as_str();
     let occurred_at = about
         .occurred_at
         .or_else(|| DateTime::from_timestamp_millis(c.received_at_ms))
@@ -68,38 +71,44 @@ fn message(
     }
 }
 
-/// The messages of a processed event: always `<kind>_processed`; `insight` when there are
-/// insights; `action_required` when the priority is high or urgent and there is something
-/// to do.
+/// The messages of a processed event: always `<kind>_processed` (with every insight);
+/// one `insight` per insight (on `:insights`, so an agent can follow one kind of signal);
+/// `action_required` when there are next steps (action items and recommendations).
 pub fn processed(c: &Claimed, a: &Analysis, about: &About<'_>) -> Vec<OutboxMessage> {
     let priority = a.priority.as_str();
-    let insights = json!(a.insights);
     let steps = json!(a.next_steps);
+    let processed = MessageType::processed(c.kind);
     let mut out = vec![message(
         c,
-        &format!("{}_processed", c.kind),
+        (processed, processed.as_str()),
         priority,
         about,
-        insights.clone(),
+        json!(a.insights),
         steps.clone(),
     )];
-    if !a.insights.is_empty() {
+    for (n, insight) in a.insights.iter().enumerate() {
+        let about = About {
+            title: about.title,
+            summary: insight.detail.clone(),
+            occurred_at: about.occurred_at,
+        };
         out.push(message(
             c,
-            "insight",
+            (MessageType::Insight, &format!("insight:{n}")),
             priority,
-            about,
-            insights.clone(),
-            steps.clone(),
+            &about,
+            json!([insight]),
+            json!([]),
         ));
     }
-    if matches!(a.priority, Priority::Urgent | Priority::High) && !a.next_steps.is_empty() {
+    if !a.next_steps.is_empty() {
+        let action = MessageType::ActionRequired;
         out.push(message(
             c,
-            "action_required",
+            (action, action.as_str()),
             priority,
             about,
-            insights,
+            json!(a.insights),
             steps,
         ));
     }
@@ -116,5 +125,13 @@ pub fn failed(c: &Claimed, error: &str) -> OutboxMessage {
         ),
         occurred_at: None,
     };
-    message(c, "processing_error", "high", &about, json!([]), json!([]))
+    let error = MessageType::ProcessingError;
+    message(
+        c,
+        (error, error.as_str()),
+        "high",
+        &about,
+        json!([]),
+        json!([]),
+    )
 }

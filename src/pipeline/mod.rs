@@ -109,6 +109,8 @@ struct Inner {
     rules: Rules,
     settings: Settings,
     wake: Notify,
+    /// Told when a batch put notifications in the outbox (the publisher waits on it).
+    outbox_wake: Arc<Notify>,
 }
 
 /// Consecutive failed warehouse writes (outages) that open its breaker.
@@ -143,6 +145,7 @@ impl Pipeline {
                 rules,
                 settings,
                 wake: Notify::new(),
+                outbox_wake: Arc::new(Notify::new()),
             }),
         }
     }
@@ -150,6 +153,11 @@ impl Pipeline {
     /// Tells an idle worker that new events were committed.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Notified each time a batch queues notifications: the outbox publisher's wake-up.
+    pub fn outbox_wake(&self) -> &Arc<Notify> {
+        &self.inner.outbox_wake
     }
 
     pub fn warehouse(&self) -> &Arc<dyn Warehouse> {

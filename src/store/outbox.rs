@@ -34,10 +34,12 @@ pub struct OutboxEntry {
     pub created_at_ms: i64,
     pub published_at_ms: Option<i64>,
     pub attempts: i32,
+    /// Set while a publisher holds the row.
+    pub lease_id: Option<String>,
 }
 
 const OUTBOX_COLUMNS: &str = "notification_id, event_id, message_type, priority, is_test, \
-     message, created_at_ms, published_at_ms, attempts";
+     message, created_at_ms, published_at_ms, attempts, lease_id";
 
 impl Store {
     /// Ends a claimed event (`done` or `dead` with `error`) and queues `messages`, in one
@@ -117,5 +119,98 @@ impl Store {
     pub async fn outbox_pending(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COUNT(*) FROM outbox WHERE published_at_ms IS NULL";
         Ok(with_pool!(self, p => sqlx::query_scalar(SQL).fetch_one(p).await?))
+    }
+
+    /// Claims up to `limit` unpublished notifications whose time has come, oldest first,
+    /// for `lease_ms`. On PostgreSQL concurrent publishers skip each other's rows, so no
+    /// two replicas publish the same row at once.
+    pub async fn claim_outbox(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let lease = uuid::Uuid::now_v7().to_string();
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        };
+        // One lease id per row (the claim's id and the row's), so a mark names its rows.
+        let sql = format!(
+            "UPDATE outbox SET lease_id = $2 || ':' || notification_id, \
+             lease_until_ms = $1 + $3 WHERE notification_id IN (SELECT notification_id \
+             FROM outbox WHERE published_at_ms IS NULL AND next_attempt_at_ms <= $1 \
+             AND (lease_until_ms IS NULL OR lease_until_ms < $1) \
+             ORDER BY created_at_ms LIMIT $4 {lock}) RETURNING {OUTBOX_COLUMNS}"
+        );
+        let mut rows: Vec<OutboxEntry> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms)
+            .bind(&lease)
+            .bind(lease_ms)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
+        rows.sort_by_key(|r| r.created_at_ms);
+        Ok(rows)
+    }
+
+    /// Marks claimed notifications published (fenced by their lease ids). Returns how many
+    /// were still ours.
+    pub async fn mark_published(&self, lease_ids: &[&str], now_ms: i64) -> Result<u64, StoreError> {
+        self.release_outbox("published_at_ms = ", now_ms, None, lease_ids)
+            .await
+    }
+
+    /// Gives claimed notifications back, to be tried again at `retry_at_ms` (Redis could
+    /// not take them). There is no attempt limit: an outage only delays.
+    pub async fn retry_outbox(
+        &self,
+        lease_ids: &[&str],
+        retry_at_ms: i64,
+        error: &str,
+    ) -> Result<u64, StoreError> {
+        self.release_outbox("next_attempt_at_ms = ", retry_at_ms, Some(error), lease_ids)
+            .await
+    }
+
+    /// Ends the lease of rows by lease id, setting `column` to `value` (and `last_error`).
+    async fn release_outbox(
+        &self,
+        column: &'static str,
+        value: i64,
+        error: Option<&str>,
+        lease_ids: &[&str],
+    ) -> Result<u64, StoreError> {
+        let mut done = 0;
+        for chunk in lease_ids.chunks(500) {
+            done += with_pool!(self, p => {
+                let mut qb = sqlx::QueryBuilder::new("UPDATE outbox SET ");
+                qb.push(column)
+                    .push_bind(value)
+                    .push(", attempts = attempts + 1, lease_id = NULL, lease_until_ms = NULL, last_error = COALESCE(")
+                    .push_bind(error)
+                    .push(", last_error) WHERE lease_id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                list.push_unseparated(")");
+                qb.build().execute(p).await?.rows_affected()
+            });
+        }
+        Ok(done)
+    }
+
+    /// Deletes up to `limit` notifications published before `before_ms`. Unpublished rows
+    /// are never deleted, however old.
+    pub async fn prune_outbox(&self, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM outbox WHERE notification_id IN (SELECT notification_id \
+             FROM outbox WHERE published_at_ms IS NOT NULL AND published_at_ms < $1 LIMIT $2)";
+        Ok(with_pool!(self, p => sqlx::query(SQL)
+            .bind(before_ms)
+            .bind(limit)
+            .execute(p)
+            .await?
+            .rows_affected()))
     }
 }

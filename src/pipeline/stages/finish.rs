@@ -1,7 +1,7 @@
 //! Stage 6: end each event (done with its notifications in the outbox, rescheduled, or
 //! dead-lettered, each one fenced transaction), and write the history the stages recorded.
 
-use super::super::job::{Job, Stage, StageName, State, Step, log_outcome};
+use super::super::job::{Job, Outcome, Stage, StageName, State, Step, log_outcome};
 use super::super::outage::WriteFailure;
 use super::super::{Pipeline, messages};
 use crate::store::{Final, StoreError};
@@ -13,9 +13,12 @@ impl Pipeline {
     /// Ends each event: done with its notifications, rescheduled, or dead-lettered.
     pub(in crate::pipeline) async fn finish(&self, jobs: &mut [Job]) {
         let stage = Stage::start(StageName::Outbox);
+        let mut queued = false;
         for j in jobs.iter_mut() {
             let outcome = j.outcome();
             let result = self.settle(j).await;
+            // Done and dead events queued notifications with their transition.
+            queued |= matches!(result, Ok(true)) && outcome != Outcome::Retry;
             match result {
                 Ok(true) => {
                     metrics::counter!(telemetry::EVENTS_PROCESSED_TOTAL,
@@ -38,6 +41,9 @@ impl Pipeline {
                     tracing::error!(event_id = %j.c.event_id, error = %e, "could not finish event");
                 }
             }
+        }
+        if queued {
+            self.inner.outbox_wake.notify_one();
         }
     }
 

@@ -1,0 +1,4 @@
+-- The outbox publisher claims rows like workers claim events: a lease, and a lease id that
+-- fences the mark (a publisher whose lease ran out cannot mark a row another one claimed).
+ALTER TABLE outbox ADD COLUMN lease_id TEXT;
+ALTER TABLE outbox ADD COLUMN lease_until_ms BIGINT;
