@@ -284,31 +284,12 @@ fn record_event(kind: EventKind, source_id: &str, event_id: &str, duplicate: boo
     span.record("duplicate", duplicate);
 }
 
-/// The `key` query parameter, percent-decoded.
+/// The first `key` query parameter, decoded as a form (`%XX` escapes, and `+` is a space:
+/// a key with a literal `+` must be written `%2B` in the rule's URL).
 fn url_key_param(query: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == "key").then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = hex::decode(&bytes[i + 1..i + 3])
-        {
-            out.push(b[0]);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Each dependency's state. Only the store decides the status code (503 when it is down:
@@ -511,6 +492,9 @@ mod tests {
         assert_eq!(url_key_param("key=a%zz"), Some("a%zz".into()));
         assert_eq!(url_key_param("keys=1"), None);
         assert_eq!(url_key_param("key=tail%4"), Some("tail%4".into()));
+        // An escape at the very end is decoded too.
+        assert_eq!(url_key_param("key=abc%3D"), Some("abc=".into()));
+        assert_eq!(url_key_param("key=a+b&key=second"), Some("a b".into()));
     }
 
     #[test]

@@ -506,9 +506,33 @@ async fn trailing_slash_reaches_the_route(db: TestDb) {
     app.stop().await;
 }
 
+/// A URL key whose last character is percent-encoded (base64 padding, say) is decoded
+/// whole and accepted.
+async fn url_key_ending_in_an_escape_is_decoded(db: TestDb) {
+    let app = TestApp::spawn_with(&db, |c| {
+        c.gong_webhook_url_keys = Some(json!(["abc="]).to_string())
+    })
+    .await;
+    let (status, json) = answer(
+        app.post(&format!("{CALLS}?key=abc%3D"), &call_body(), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    let e = app
+        .store()
+        .event(json["event_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.auth_method, "url_key");
+    app.stop().await;
+}
+
 crate::on_both_backends!(
     store_that_cannot_commit_answers_503_and_keeps_the_token,
     trailing_slash_reaches_the_route,
+    url_key_ending_in_an_escape_is_decoded,
     oversized_body_is_413,
     non_json_content_type_is_415,
     malformed_and_incomplete_bodies_are_400,
