@@ -307,10 +307,19 @@ async fn request_ids_are_echoed_stored_or_generated(db: TestDb) {
         .await
         .unwrap();
     let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert!(
-        generated.len() >= 32 && !generated.contains(' '),
-        "{generated}"
-    );
+    let uuid = uuid::Uuid::parse_str(&generated).unwrap();
+    assert_eq!(uuid.get_version_num(), 7, "{generated}");
+    // A refused X-Request-Id does not hide Gong's X-TraceId.
+    let res = app
+        .client
+        .get(app.url("/nowhere"))
+        .header("x-request-id", "x".repeat(129))
+        .header("x-traceid", "gong-trace-78")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "gong-trace-78");
+    assert_eq!(answer(res).await.0, 404);
     app.stop().await;
 }
 
