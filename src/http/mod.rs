@@ -13,13 +13,16 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::RequestBodyTimeoutLayer;
-use tracing::Instrument;
+use tower_http::trace::TraceLayer;
 
 mod admin;
 
@@ -51,10 +54,6 @@ pub struct AppState {
     pub workers: usize,
     pub redis_configured: bool,
 }
-
-/// The correlation id of a request, in its extensions.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub Arc<str>);
 
 /// An error answer. Each variant documents why it maps to its status.
 #[derive(Debug)]
@@ -163,19 +162,34 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .nest("/admin", admin::router(state.clone()))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
-        .layer(middleware::from_fn(request_context))
+        // The last layer added runs first: drop an unusable X-Request-Id, name the request,
+        // echo its id on every answer, and run it in a span that carries the id.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response)
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, TraceIdOrUuidV7))
+        .layer(middleware::map_request(drop_unacceptable_request_id))
 }
 
 async fn webhook(
     kind: EventKind,
     State(state): State<Arc<AppState>>,
-    axum::Extension(RequestId(request_id)): axum::Extension<RequestId>,
+    axum::Extension(request_id): axum::Extension<RequestId>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let start = Instant::now();
-    let result = accept(kind, &state, &request_id, &uri, &headers, body).await;
+    // Printable ASCII: an incoming id was checked (acceptable_id), a new one is a UUID.
+    let request_id = request_id.header_value().to_str().unwrap_or_default();
+    let result = accept(kind, &state, request_id, &uri, &headers, body).await;
     let response = match result {
         Ok((status, body)) => (status, axum::Json(body)).into_response(),
         Err(e) => {
@@ -284,31 +298,12 @@ fn record_event(kind: EventKind, source_id: &str, event_id: &str, duplicate: boo
     span.record("duplicate", duplicate);
 }
 
-/// The `key` query parameter, percent-decoded.
+/// The first `key` query parameter, decoded as a form (`%XX` escapes, and `+` is a space:
+/// a key with a literal `+` must be written `%2B` in the rule's URL).
 fn url_key_param(query: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == "key").then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = hex::decode(&bytes[i + 1..i + 3])
-        {
-            out.push(b[0]);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Each dependency's state. Only the store decides the status code (503 when it is down:
@@ -457,48 +452,67 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// Accepts an incoming correlation id only if it is short printable ASCII, so a client
 /// cannot inject log lines or huge headers through it.
-fn acceptable_id(v: &HeaderValue) -> Option<&str> {
-    let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then_some(s)
+fn acceptable_id(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic)
 }
 
-/// Gives each request its correlation id (the client's `X-Request-Id`, Gong's `X-TraceId`,
-/// or a new one), runs it inside a span that carries the id into every log line, and logs
-/// one line when it is answered.
-async fn request_context(mut req: Request, next: Next) -> Response {
-    let headers = req.headers();
-    let id: Arc<str> = headers
+/// Removes a client's `X-Request-Id` that `acceptable_id` refuses, so that the request is
+/// named as if it had come without one.
+async fn drop_unacceptable_request_id(mut req: Request) -> Request {
+    if req
+        .headers()
         .get(&REQUEST_ID)
-        .and_then(acceptable_id)
-        .or_else(|| headers.get(&TRACE_ID).and_then(acceptable_id))
-        .map(Arc::from)
-        .unwrap_or_else(|| Arc::from(uuid::Uuid::now_v7().to_string()));
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!(
+        .is_some_and(|v| !acceptable_id(v))
+    {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
+}
+
+/// Names a request that has no (acceptable) `X-Request-Id`: Gong's `X-TraceId` if
+/// acceptable, else a new UUID v7.
+#[derive(Clone, Copy)]
+struct TraceIdOrUuidV7;
+
+impl MakeRequestId for TraceIdOrUuidV7 {
+    fn make_request_id<B>(&mut self, req: &axum::http::Request<B>) -> Option<RequestId> {
+        match req.headers().get(&TRACE_ID).filter(|v| acceptable_id(v)) {
+            Some(trace_id) => Some(RequestId::new(trace_id.clone())),
+            None => HeaderValue::try_from(uuid::Uuid::now_v7().to_string())
+                .ok()
+                .map(RequestId::new),
+        }
+    }
+}
+
+/// The request's span: its id is on every log line written while it is served, and the
+/// webhook handler adds the event (`record_event`).
+fn request_span(req: &Request) -> tracing::Span {
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
         "request",
         request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
         kind = tracing::field::Empty,
         source_id = tracing::field::Empty,
         event_id = tracing::field::Empty,
         duplicate = tracing::field::Empty,
+    )
+}
+
+/// The one access-log line of a request, inside its span.
+fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1e3,
+        "request"
     );
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let start = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, v);
-    }
-    span.in_scope(|| {
-        tracing::info!(
-            %method,
-            %path,
-            status = response.status().as_u16(),
-            latency_ms = start.elapsed().as_secs_f64() * 1e3,
-            "request"
-        )
-    });
-    response
 }
 
 #[cfg(test)]
@@ -511,13 +525,20 @@ mod tests {
         assert_eq!(url_key_param("key=a%zz"), Some("a%zz".into()));
         assert_eq!(url_key_param("keys=1"), None);
         assert_eq!(url_key_param("key=tail%4"), Some("tail%4".into()));
+        // An escape at the very end is decoded too.
+        assert_eq!(url_key_param("key=abc%3D"), Some("abc=".into()));
+        assert_eq!(url_key_param("key=a+b&key=second"), Some("a b".into()));
     }
 
     #[test]
     fn only_short_printable_ids_are_taken() {
-        assert!(acceptable_id(&HeaderValue::from_static("abc-123")).is_some());
-        assert!(acceptable_id(&HeaderValue::from_static("has space")).is_none());
+        assert!(acceptable_id(&HeaderValue::from_static("abc-123")));
+        assert!(!acceptable_id(&HeaderValue::from_static("has space")));
+        assert!(!acceptable_id(&HeaderValue::from_static("")));
         let long = "x".repeat(129);
-        assert!(acceptable_id(&HeaderValue::from_str(&long).unwrap()).is_none());
+        assert!(!acceptable_id(&HeaderValue::from_str(&long).unwrap()));
+        assert!(!acceptable_id(
+            &HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()
+        ));
     }
 }

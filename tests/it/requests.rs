@@ -1,6 +1,7 @@
 //! Bad input gets a clear 4xx and stores nothing; good input on every route is stored once.
 
-use serde_json::json;
+use gong_relay::store::StoredEvent;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -8,6 +9,16 @@ const CALLS: &str = "/webhook/gong/calls";
 
 async fn hs(path: &str, body: &[u8]) -> String {
     sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(path, body))
+}
+
+/// The event that an accepting answer names, as stored.
+async fn stored_event(app: &TestApp, answer: &Value) -> StoredEvent {
+    let id = answer["event_id"].as_str().expect("an accepting answer");
+    app.store()
+        .event(id)
+        .await
+        .unwrap()
+        .expect("the event is stored")
 }
 
 async fn oversized_body_is_413(db: TestDb) {
@@ -147,12 +158,7 @@ async fn emails_and_meetings_routes_store_their_events(db: TestDb) {
         let token = hs(path, body).await;
         let (status, json) = answer(app.post(path, body, Some(&token)).await).await;
         assert_eq!(status, 200, "{json}");
-        let e = app
-            .store()
-            .event(json["event_id"].as_str().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let e = stored_event(&app, &json).await;
         assert_eq!(
             (e.kind.as_str(), e.source_id.as_str(), e.is_test),
             (kind, id, is_test)
@@ -283,12 +289,7 @@ async fn request_ids_are_echoed_stored_or_generated(db: TestDb) {
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "gong-trace-77");
     let (_, json) = answer(res).await;
-    let e = app
-        .store()
-        .event(json["event_id"].as_str().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let e = stored_event(&app, &json).await;
     assert_eq!(e.request_id, "gong-trace-77");
 
     let res = app
@@ -307,10 +308,19 @@ async fn request_ids_are_echoed_stored_or_generated(db: TestDb) {
         .await
         .unwrap();
     let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert!(
-        generated.len() >= 32 && !generated.contains(' '),
-        "{generated}"
-    );
+    let uuid = uuid::Uuid::parse_str(&generated).unwrap();
+    assert_eq!(uuid.get_version_num(), 7, "{generated}");
+    // A refused X-Request-Id does not hide Gong's X-TraceId.
+    let res = app
+        .client
+        .get(app.url("/nowhere"))
+        .header("x-request-id", "x".repeat(129))
+        .header("x-traceid", "gong-trace-78")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "gong-trace-78");
+    assert_eq!(answer(res).await.0, 404);
     app.stop().await;
 }
 
@@ -506,9 +516,28 @@ async fn trailing_slash_reaches_the_route(db: TestDb) {
     app.stop().await;
 }
 
+/// A URL key whose last character is percent-encoded (base64 padding, say) is decoded
+/// whole and accepted.
+async fn url_key_ending_in_an_escape_is_decoded(db: TestDb) {
+    let app = TestApp::spawn_with(&db, |c| {
+        c.gong_webhook_url_keys = Some(json!(["abc="]).to_string())
+    })
+    .await;
+    let (status, json) = answer(
+        app.post(&format!("{CALLS}?key=abc%3D"), &call_body(), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    let e = stored_event(&app, &json).await;
+    assert_eq!(e.auth_method, "url_key");
+    app.stop().await;
+}
+
 crate::on_both_backends!(
     store_that_cannot_commit_answers_503_and_keeps_the_token,
     trailing_slash_reaches_the_route,
+    url_key_ending_in_an_escape_is_decoded,
     oversized_body_is_413,
     non_json_content_type_is_415,
     malformed_and_incomplete_bodies_are_400,
