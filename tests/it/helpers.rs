@@ -48,6 +48,13 @@ pub fn call_body_for(id: &str) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
+/// The fixture and a Gong token for it.
+pub fn signed_fixture() -> (Vec<u8>, String) {
+    let body = call_body();
+    let token = gong_token(&body);
+    (body, token)
+}
+
 /// Administrative PostgreSQL URL (a database the tests may create others from).
 fn pg_admin_url() -> String {
     std::env::var("GONG_RELAY_TEST_PG_URL")
@@ -238,6 +245,24 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// POSTs `body` to `path` with exactly these headers (no content type unless named).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.sender().post(path, body, headers).await.unwrap()
+    }
+
+    /// A handle that posts to this app from spawned tasks.
+    pub fn sender(&self) -> Sender {
+        Sender {
+            client: self.client.clone(),
+            base: self.url(""),
+        }
+    }
+
     /// POSTs as [`TestApp::post`] does and expects a 200; returns the event id.
     pub async fn accepted(&self, path: &str, body: &[u8], auth: Option<&str>) -> String {
         let (status, json) = answer(self.post(path, body, auth).await).await;
@@ -262,6 +287,29 @@ impl TestApp {
 
     pub async fn stop(self) {
         self.app.shutdown().await.unwrap();
+    }
+}
+
+/// Posts to a [`TestApp`] from spawned tasks (the app itself stays with the test).
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Sender {
+    /// POSTs `body` to `path` with exactly these headers; a failed send is the caller's.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Result<reqwest::Response> {
+        let mut req = self.client.post(format!("{}{path}", self.base)).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send().await
     }
 }
 

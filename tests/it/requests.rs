@@ -17,17 +17,13 @@ async fn oversized_body_is_413(db: TestDb) {
     assert_eq!(status, 413, "{json}");
     assert_eq!(json["error"], "payload_too_large");
     // Without Content-Length (chunked), the limit holds while streaming too.
-    let stream = futures_stream(body.clone());
-    let res = app
-        .client
-        .post(app.url(CALLS))
-        .header("authorization", gong_token(&body))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 413);
+    let stream = reqwest::Body::wrap_stream(futures_stream(body.clone()));
+    let token = gong_token(&body);
+    let headers = [
+        ("authorization", token.as_str()),
+        ("content-type", "application/json"),
+    ];
+    assert_eq!(app.post_with(CALLS, stream, &headers).await.status(), 413);
     assert!(app.store().events().await.unwrap().is_empty());
     app.stop().await;
 }
@@ -40,18 +36,16 @@ fn futures_stream(
     tokio_stream::iter(chunks)
 }
 
+/// Posts the fixture with a Gong token and `header`, and no other header.
+async fn post_signed_fixture(app: &TestApp, header: (&str, &str)) -> reqwest::Response {
+    let (body, token) = signed_fixture();
+    let headers = [("authorization", token.as_str()), header];
+    app.post_with(CALLS, body, &headers).await
+}
+
 async fn non_json_content_type_is_415(db: TestDb) {
     let app = TestApp::spawn(&db).await;
-    let body = call_body();
-    let res = app
-        .client
-        .post(app.url(CALLS))
-        .header("authorization", gong_token(&body))
-        .header("content-type", "text/plain")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let res = post_signed_fixture(&app, ("content-type", "text/plain")).await;
     let (status, json) = answer(res).await;
     assert_eq!(
         (status, json["error"].as_str()),
@@ -145,14 +139,9 @@ async fn emails_and_meetings_routes_store_their_events(db: TestDb) {
         ),
     ] {
         let token = hs(path, body).await;
-        let (status, json) = answer(app.post(path, body, Some(&token)).await).await;
-        assert_eq!(status, 200, "{json}");
         let e = app
-            .store()
-            .event(json["event_id"].as_str().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+            .stored(&app.accepted(path, body, Some(&token)).await)
+            .await;
         assert_eq!(
             (e.kind.as_str(), e.source_id.as_str(), e.is_test),
             (kind, id, is_test)
@@ -165,13 +154,7 @@ async fn emails_and_meetings_routes_store_their_events(db: TestDb) {
 async fn unknown_route_is_404_and_wrong_method_405(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     for path in ["/webhook/gong/chats", "/", "/webhook/gong/calls/extra"] {
-        let res = app
-            .client
-            .post(app.url(path))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let res = app.post_with(path, "{}", &[]).await;
         assert!(res.headers().contains_key("x-request-id"));
         let (status, json) = answer(res).await;
         assert_eq!(
@@ -211,13 +194,8 @@ async fn huge_headers_are_refused_and_the_server_lives_on(db: TestDb) {
         Ok(r) => assert_eq!(r.status(), 431),
         Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
     }
-    let res = app
-        .client
-        .get(app.url("/health/live"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = app.client.get(app.url("/health/live")).send().await;
+    assert_eq!(res.unwrap().status(), 200);
     app.stop().await;
 }
 
@@ -237,20 +215,13 @@ async fn duplicate_delivery_stores_one_event(db: TestDb) {
     let other = call_body_for("5550001");
     let mut tasks = Vec::new();
     for _ in 0..20 {
-        let client = app.client.clone();
-        let url = app.url(CALLS);
-        let body = other.clone();
-        let token = gong_token(&other);
+        let (sender, body, token) = (app.sender(), other.clone(), gong_token(&other));
         tasks.push(tokio::spawn(async move {
-            let res = client
-                .post(url)
-                .header("authorization", token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            answer(res).await
+            let headers = [
+                ("authorization", token.as_str()),
+                ("content-type", "application/json"),
+            ];
+            answer(sender.post(CALLS, body, &headers).await.unwrap()).await
         }));
     }
     let mut ids = std::collections::HashSet::new();
@@ -271,42 +242,23 @@ async fn duplicate_delivery_stores_one_event(db: TestDb) {
 
 async fn request_ids_are_echoed_stored_or_generated(db: TestDb) {
     let app = TestApp::spawn(&db).await;
-    let body = call_body();
-    let res = app
-        .client
-        .post(app.url(CALLS))
-        .header("authorization", gong_token(&body))
-        .header("x-traceid", "gong-trace-77")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let res = post_signed_fixture(&app, ("x-traceid", "gong-trace-77")).await;
     assert_eq!(res.headers()["x-request-id"], "gong-trace-77");
     let (_, json) = answer(res).await;
-    let e = app
-        .store()
-        .event(json["event_id"].as_str().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let e = app.stored(json["event_id"].as_str().unwrap()).await;
     assert_eq!(e.request_id, "gong-trace-77");
 
-    let res = app
-        .client
-        .get(app.url("/health"))
-        .header("x-request-id", "mine-1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.headers()["x-request-id"], "mine-1");
-    let res = app
-        .client
-        .get(app.url("/health"))
-        .header("x-request-id", "bad id with spaces")
-        .send()
-        .await
-        .unwrap();
-    let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    // The request id a GET of /health answers with, when asked with `id`.
+    let health_with = async |id: &str| {
+        let req = app
+            .client
+            .get(app.url("/health"))
+            .header("x-request-id", id);
+        let res = req.send().await.unwrap();
+        res.headers()["x-request-id"].to_str().unwrap().to_owned()
+    };
+    assert_eq!(health_with("mine-1").await, "mine-1");
+    let generated = health_with("bad id with spaces").await;
     assert!(
         generated.len() >= 32 && !generated.contains(' '),
         "{generated}"
@@ -353,24 +305,16 @@ async fn health_and_metrics_report(db: TestDb) {
         );
     }
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for needle in [
-        "webhook_requests_total{endpoint=\"calls\",status=\"200\"}",
-        "webhook_requests_total{endpoint=\"calls\",status=\"401\"}",
-        "webhook_verification_failures_total{reason=\"bad_signature\"}",
-        "webhook_processing_duration_seconds_bucket{stage=\"receipt\"",
-        "inbox_depth",
-    ] {
-        assert!(text.contains(needle), "{needle} missing from:\n{text}");
-    }
+    assert_contains_all(
+        &app.get_text("/metrics").await,
+        &[
+            "webhook_requests_total{endpoint=\"calls\",status=\"200\"}",
+            "webhook_requests_total{endpoint=\"calls\",status=\"401\"}",
+            "webhook_verification_failures_total{reason=\"bad_signature\"}",
+            "webhook_processing_duration_seconds_bucket{stage=\"receipt\"",
+            "inbox_depth",
+        ],
+    );
     app.stop().await;
 }
 
@@ -378,19 +322,11 @@ async fn shutdown_never_acknowledges_without_a_commit(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let mut tasks = Vec::new();
     for i in 0..200 {
-        let client = app.client.clone();
-        let url = app.url(CALLS);
         let body = call_body_for(&format!("90{i}"));
-        let token = gong_token(&body);
+        let (sender, token) = (app.sender(), gong_token(&body));
         tasks.push(tokio::spawn(async move {
-            let res = client
-                .post(url)
-                .header("authorization", token)
-                .body(body)
-                .send()
-                .await
-                .ok()?;
-            let (status, json) = answer(res).await;
+            let res = sender.post(CALLS, body, &[("authorization", &token)]).await;
+            let (status, json) = answer(res.ok()?).await;
             (status == 200).then(|| json["event_id"].as_str().unwrap().to_owned())
         }));
     }
@@ -440,8 +376,7 @@ impl Answers {
 
 async fn store_that_cannot_commit_answers_503_and_keeps_the_token(db: TestDb) {
     let app = TestApp::spawn(&db).await;
-    let body = call_body();
-    let token = gong_token(&body);
+    let (body, token) = signed_fixture();
     // Another session holds the write lock longer than the inbox waits for a commit.
     let blocker = hold_write_lock(&db).await;
     let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
