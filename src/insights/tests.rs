@@ -51,6 +51,23 @@ fn email(subject: &str, body: &str) -> Subject {
     }
 }
 
+/// [`call`] with one customer sentence, on an opportunity of this amount and kind.
+fn call_on(amount: f64, kind: &str, customer_says: &str) -> Subject {
+    Subject {
+        deals: vec![deal(amount, kind)],
+        ..call(&[customer_says])
+    }
+}
+
+/// The analysis of `subject`, which must be urgent for a reason that says `because`.
+fn assert_urgent(subject: &Subject, because: &str) -> Analysis {
+    let analysis = analyze(&rules(), subject);
+    let reason = &analysis.priority_reason;
+    assert_eq!(analysis.priority, Priority::Urgent, "{reason}");
+    assert!(reason.contains(because), "{reason}");
+    analysis
+}
+
 fn deal(amount: f64, kind: &str) -> Deal {
     Deal {
         name: Some("Acme".to_owned()),
@@ -67,6 +84,12 @@ fn action(text: &str) -> ActionItemSignal {
         start_ms: Some(1_650_000),
         speaker_id: Some("rep".to_owned()),
     }
+}
+
+/// `step` is one of the analysis's next steps.
+fn assert_step(analysis: &Analysis, step: &str) {
+    let steps = &analysis.next_steps;
+    assert!(steps.iter().any(|s| s == step), "{step:?} not in {steps:?}");
 }
 
 fn find(analysis: &Analysis, kind: InsightKind) -> Vec<&Insight> {
@@ -93,6 +116,13 @@ fn override_file(contents: &str) -> tempfile::NamedTempFile {
     file.write_all(contents.as_bytes())
         .expect("write temp file");
     file
+}
+
+/// The error of loading a rules file with these contents, and the file's path.
+fn load_error(contents: &str) -> (String, String) {
+    let file = override_file(contents);
+    let error = Rules::load(&[], Some(file.path())).unwrap_err();
+    (error.to_string(), file.path().display().to_string())
 }
 
 #[test]
@@ -177,17 +207,9 @@ fn competitor_tracker_and_churn_phrase_make_a_call_high() {
 
 #[test]
 fn churn_on_a_large_deal_is_urgent() {
-    let mut subject = call(&["We are not renewing at this price."]);
-    subject.deals.push(deal(250_000.0, "New Business"));
-    let analysis = analyze(&rules(), &subject);
-    assert_eq!(analysis.priority, Priority::Urgent);
-    assert!(
-        analysis
-            .priority_reason
-            .contains("large opportunity (Acme, amount 250000)"),
-        "{}",
-        analysis.priority_reason
-    );
+    let says = "We are not renewing at this price.";
+    let subject = call_on(250_000.0, "New Business", says);
+    let analysis = assert_urgent(&subject, "large opportunity (Acme, amount 250000)");
     assert_eq!(labels(&analysis, InsightKind::LargeDeal), ["Acme"]);
     let crm = &find(&analysis, InsightKind::LargeDeal)[0].evidence[0];
     assert_eq!(crm.source, "crm");
@@ -195,18 +217,11 @@ fn churn_on_a_large_deal_is_urgent() {
 
 #[test]
 fn churn_on_a_renewal_is_urgent() {
-    let mut subject = call(&["We have to cancel, the budget cut hit us."]);
-    subject.deals.push(deal(5_000.0, "Renewal"));
-    let analysis = analyze(&rules(), &subject);
-    assert_eq!(analysis.priority, Priority::Urgent);
-    assert!(
-        analysis
-            .priority_reason
-            .contains("renewal opportunity (Acme")
-    );
+    let says = "We have to cancel, the budget cut hit us.";
+    let subject = call_on(5_000.0, "Renewal", says);
+    assert_urgent(&subject, "renewal opportunity (Acme");
     // A large deal without churn risk is not urgent.
-    let mut calm = call(&["Thanks, the rollout went well."]);
-    calm.deals.push(deal(900_000.0, "Renewal"));
+    let calm = call_on(900_000.0, "Renewal", "Thanks, the rollout went well.");
     assert_eq!(analyze(&rules(), &calm).priority, Priority::Medium);
 }
 
@@ -236,16 +251,8 @@ fn three_action_items_make_a_call_high() {
     assert_eq!(analysis.priority, Priority::High);
     assert_eq!(analysis.priority_reason, "3 action items.");
     assert_eq!(find(&analysis, InsightKind::ActionItem).len(), 3);
-    assert!(
-        analysis
-            .next_steps
-            .contains(&"Send the security questionnaire by Friday".to_owned())
-    );
-    assert!(
-        analysis
-            .next_steps
-            .contains(&"Book the follow-up demo".to_owned())
-    );
+    assert_step(&analysis, "Send the security questionnaire by Friday");
+    assert_step(&analysis, "Book the follow-up demo");
 
     subject.action_items.pop();
     assert_eq!(analyze(&rules(), &subject).priority, Priority::Medium);
@@ -411,15 +418,11 @@ fn rules_file_overrides_only_what_it_names() {
         defaults.next_steps.templates.get(&InsightKind::ChurnRisk)
     );
 
-    let mut subject = call(&["We may cancel; the discount was too small."]);
-    subject.deals.push(deal(60_000.0, "Expansion"));
+    let says = "We may cancel; the discount was too small.";
+    let subject = call_on(60_000.0, "Expansion", says);
     let analysis = analyze(&custom, &subject);
     assert_eq!(analysis.priority, Priority::Urgent);
-    assert!(
-        analysis
-            .next_steps
-            .contains(&"Ask finance about discount".to_owned())
-    );
+    assert_step(&analysis, "Ask finance about discount");
     assert_eq!(analyze(&defaults, &subject).priority, Priority::High);
 }
 
@@ -459,57 +462,35 @@ fn the_sample_override_file_loads_and_shows_every_key() {
         "keys missing from the sample: {missing:?}"
     );
 
-    let mut subject = call(&["We will cancel unless the price drops."]);
-    subject.deals.push(deal(150_000.0, "Renewal"));
+    let says = "We will cancel unless the price drops.";
+    let subject = call_on(150_000.0, "Renewal", says);
     let analysis = analyze(&custom, &subject);
     assert_eq!(
         analysis.next_steps[0],
         "Loop in CSM: churn risk (cancel): \"We will cancel unless the price drops.\""
     );
-    assert!(
-        analysis
-            .next_steps
-            .contains(&"Confirm the renewal plan for Acme".to_owned())
-    );
+    assert_step(&analysis, "Confirm the renewal plan for Acme");
 }
 
 #[test]
 fn bad_rules_files_are_errors_naming_the_file() {
-    let syntax = override_file("[priority\nlarge_deal_amount = 1\n");
-    let message = Rules::load(&[], Some(syntax.path()))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.contains(&syntax.path().display().to_string()),
-        "{message}"
-    );
+    let (message, path) = load_error("[priority\nlarge_deal_amount = 1\n");
+    assert!(message.contains(&path), "{message}");
     assert!(message.contains("line 1"), "{message}");
 
-    let unknown = override_file("competitors = [\"X\"]\n\n[priority]\nlarge_deal = 1\n");
-    let message = Rules::load(&[], Some(unknown.path()))
-        .unwrap_err()
-        .to_string();
+    let (message, _) = load_error("competitors = [\"X\"]\n\n[priority]\nlarge_deal = 1\n");
     assert!(
         message.contains("line 4") && message.contains("large_deal"),
         "{message}"
     );
 
-    let wrong_type = override_file("[evidence]\nmax_per_insight = \"five\"\n");
-    let message = Rules::load(&[], Some(wrong_type.path()))
-        .unwrap_err()
-        .to_string();
+    let (message, _) = load_error("[evidence]\nmax_per_insight = \"five\"\n");
     assert!(message.contains("line 2"), "{message}");
 
-    let bad_kind = override_file("[phrases]\nchurn = [\"leaving\"]\n");
-    let message = Rules::load(&[], Some(bad_kind.path()))
-        .unwrap_err()
-        .to_string();
+    let (message, _) = load_error("[phrases]\nchurn = [\"leaving\"]\n");
     assert!(message.contains("churn"), "{message}");
 
-    let not_a_word = override_file("[sentiment]\npositive = [\"very good\"]\ndamping = -1.0\n");
-    let message = Rules::load(&[], Some(not_a_word.path()))
-        .unwrap_err()
-        .to_string();
+    let (message, _) = load_error("[sentiment]\npositive = [\"very good\"]\ndamping = -1.0\n");
     assert!(
         message.contains("\"very good\" is not a single word"),
         "{message}"

@@ -4,13 +4,13 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gong_relay::app::{self, RunningApp};
 use gong_relay::config::{Config, RawConfig};
-use gong_relay::store::Store;
+use gong_relay::store::{Store, StoredEvent};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -46,6 +46,13 @@ pub fn call_body_for(id: &str) -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(&call_body()).unwrap();
     v["callData"]["metaData"]["id"] = json!(id);
     serde_json::to_vec(&v).unwrap()
+}
+
+/// The fixture and a Gong token for it.
+pub fn signed_fixture() -> (Vec<u8>, String) {
+    let body = call_body();
+    let token = gong_token(&body);
+    (body, token)
 }
 
 /// Administrative PostgreSQL URL (a database the tests may create others from).
@@ -238,12 +245,94 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// POSTs `body` to `path` with exactly these headers (no content type unless named).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.sender().post(path, body, headers).await.unwrap()
+    }
+
+    /// A handle that posts to this app from spawned tasks.
+    pub fn sender(&self) -> Sender {
+        Sender {
+            client: self.client.clone(),
+            base: self.url(""),
+        }
+    }
+
+    /// POSTs as [`TestApp::post`] does and expects a 200; returns the event id.
+    pub async fn accepted(&self, path: &str, body: &[u8], auth: Option<&str>) -> String {
+        let (status, json) = answer(self.post(path, body, auth).await).await;
+        assert_eq!(status, 200, "{json}");
+        json["event_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The stored event with this id (it must exist).
+    pub async fn stored(&self, event_id: &str) -> StoredEvent {
+        self.store().event(event_id).await.unwrap().expect("stored")
+    }
+
+    /// The body of a GET of `path`, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let res = self.client.get(self.url(path)).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     pub fn store(&self) -> &Store {
         self.app.store()
     }
 
     pub async fn stop(self) {
         self.app.shutdown().await.unwrap();
+    }
+}
+
+/// Posts to a [`TestApp`] from spawned tasks (the app itself stays with the test).
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Sender {
+    /// POSTs `body` to `path` with exactly these headers; a failed send is the caller's.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Result<reqwest::Response> {
+        let mut req = self.client.post(format!("{}{path}", self.base)).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send().await
+    }
+}
+
+/// Each of `needles` is in `text` (a metrics page, a log).
+pub fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
+
+/// Waits until `check` holds, polling; panics with `what` after `secs`.
+pub async fn eventually<F, Fut, T>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -318,7 +407,16 @@ pub fn gong_token(body: &[u8]) -> String {
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
+        $crate::on_sqlite!(sqlite: $($name),*);
+        $crate::on_postgres!(postgres: $($name),*);
+    };
+}
+
+/// Runs each named test function on a SQLite `TestDb`, in `mod $module`.
+#[macro_export]
+macro_rules! on_sqlite {
+    ($module:ident: $($name:ident),* $(,)?) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
@@ -329,7 +427,15 @@ macro_rules! on_both_backends {
                 }
             )*
         }
-        mod postgres {
+    };
+}
+
+/// Runs each named test function on a PostgreSQL `TestDb`, in `mod $module` (skipped, loudly,
+/// where PostgreSQL cannot be had and is not required).
+#[macro_export]
+macro_rules! on_postgres {
+    ($module:ident: $($name:ident),* $(,)?) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {

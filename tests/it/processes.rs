@@ -10,7 +10,7 @@ use gong_relay::warehouse::{self, CALLS, HISTORY, Warehouse};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::pipeline::{call_webhook, eventually, simulator_with};
+use crate::pipeline::{call_webhook, simulator_with};
 
 /// A `gong-relay serve` child process.
 struct Serve {
@@ -235,18 +235,7 @@ async fn a_postgres_outage_delays_work_and_loses_none(db: TestDb) {
 
 crate::on_both_backends!(a_killed_worker_loses_nothing_and_duplicates_nothing);
 
-mod postgres_only {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_postgres_outage_delays_work_and_loses_none() {
-        if let Some(db) = crate::helpers::TestDb::new(crate::helpers::Backend::Postgres).await {
-            super::a_postgres_outage_delays_work_and_loses_none(db).await;
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_processes_share_one_postgres_queue() {
-        if let Some(db) = crate::helpers::TestDb::new(crate::helpers::Backend::Postgres).await {
-            super::two_processes_share_one_postgres_queue(db).await;
-        }
-    }
-}
+crate::on_postgres!(
+    postgres_only: a_postgres_outage_delays_work_and_loses_none,
+    two_processes_share_one_postgres_queue,
+);

@@ -1,7 +1,6 @@
 //! Bad input gets a clear 4xx and stores nothing; good input on every route is stored once.
 
-use gong_relay::store::StoredEvent;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -11,16 +10,6 @@ async fn hs(path: &str, body: &[u8]) -> String {
     sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(path, body))
 }
 
-/// The event that an accepting answer names, as stored.
-async fn stored_event(app: &TestApp, answer: &Value) -> StoredEvent {
-    let id = answer["event_id"].as_str().expect("an accepting answer");
-    app.store()
-        .event(id)
-        .await
-        .unwrap()
-        .expect("the event is stored")
-}
-
 async fn oversized_body_is_413(db: TestDb) {
     let app = TestApp::spawn_with(&db, |c| c.max_body_bytes = Some("4096".into())).await;
     let body = call_body(); // 6.3 KB
@@ -28,17 +17,13 @@ async fn oversized_body_is_413(db: TestDb) {
     assert_eq!(status, 413, "{json}");
     assert_eq!(json["error"], "payload_too_large");
     // Without Content-Length (chunked), the limit holds while streaming too.
-    let stream = futures_stream(body.clone());
-    let res = app
-        .client
-        .post(app.url(CALLS))
-        .header("authorization", gong_token(&body))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 413);
+    let stream = reqwest::Body::wrap_stream(futures_stream(body.clone()));
+    let token = gong_token(&body);
+    let headers = [
+        ("authorization", token.as_str()),
+        ("content-type", "application/json"),
+    ];
+    assert_eq!(app.post_with(CALLS, stream, &headers).await.status(), 413);
     assert!(app.store().events().await.unwrap().is_empty());
     app.stop().await;
 }
@@ -51,18 +36,16 @@ fn futures_stream(
     tokio_stream::iter(chunks)
 }
 
+/// Posts the fixture with a Gong token and `header`, and no other header.
+async fn post_signed_fixture(app: &TestApp, header: (&str, &str)) -> reqwest::Response {
+    let (body, token) = signed_fixture();
+    let headers = [("authorization", token.as_str()), header];
+    app.post_with(CALLS, body, &headers).await
+}
+
 async fn non_json_content_type_is_415(db: TestDb) {
     let app = TestApp::spawn(&db).await;
-    let body = call_body();
-    let res = app
-        .client
-        .post(app.url(CALLS))
-        .header("authorization", gong_token(&body))
-        .header("content-type", "text/plain")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let res = post_signed_fixture(&app, ("content-type", "text/plain")).await;
     let (status, json) = answer(res).await;
     assert_eq!(
         (status, json["error"].as_str()),
@@ -156,9 +139,9 @@ async fn emails_and_meetings_routes_store_their_events(db: TestDb) {
         ),
     ] {
         let token = hs(path, body).await;
-        let (status, json) = answer(app.post(path, body, Some(&token)).await).await;
-        assert_eq!(status, 200, "{json}");
-        let e = stored_event(&app, &json).await;
+        let e = app
+            .stored(&app.accepted(path, body, Some(&token)).await)
+            .await;
         assert_eq!(
             (e.kind.as_str(), e.source_id.as_str(), e.is_test),
             (kind, id, is_test)
@@ -171,13 +154,7 @@ async fn emails_and_meetings_routes_store_their_events(db: TestDb) {
 async fn unknown_route_is_404_and_wrong_method_405(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     for path in ["/webhook/gong/chats", "/", "/webhook/gong/calls/extra"] {
-        let res = app
-            .client
-            .post(app.url(path))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let res = app.post_with(path, "{}", &[]).await;
         assert!(res.headers().contains_key("x-request-id"));
         let (status, json) = answer(res).await;
         assert_eq!(
@@ -217,13 +194,8 @@ async fn huge_headers_are_refused_and_the_server_lives_on(db: TestDb) {
         Ok(r) => assert_eq!(r.status(), 431),
         Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
     }
-    let res = app
-        .client
-        .get(app.url("/health/live"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = app.client.get(app.url("/health/live")).send().await;
+    assert_eq!(res.unwrap().status(), 200);
     app.stop().await;
 }
 
@@ -243,20 +215,13 @@ async fn duplicate_delivery_stores_one_event(db: TestDb) {
     let other = call_body_for("5550001");
     let mut tasks = Vec::new();
     for _ in 0..20 {
-        let client = app.client.clone();
-        let url = app.url(CALLS);
-        let body = other.clone();
-        let token = gong_token(&other);
+        let (sender, body, token) = (app.sender(), other.clone(), gong_token(&other));
         tasks.push(tokio::spawn(async move {
-            let res = client
-                .post(url)
-                .header("authorization", token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            answer(res).await
+            let headers = [
+                ("authorization", token.as_str()),
+                ("content-type", "application/json"),
+            ];
+            answer(sender.post(CALLS, body, &headers).await.unwrap()).await
         }));
     }
     let mut ids = std::collections::HashSet::new();
@@ -277,50 +242,35 @@ async fn duplicate_delivery_stores_one_event(db: TestDb) {
 
 async fn request_ids_are_echoed_stored_or_generated(db: TestDb) {
     let app = TestApp::spawn(&db).await;
-    let body = call_body();
-    let res = app
-        .client
-        .post(app.url(CALLS))
-        .header("authorization", gong_token(&body))
-        .header("x-traceid", "gong-trace-77")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let res = post_signed_fixture(&app, ("x-traceid", "gong-trace-77")).await;
     assert_eq!(res.headers()["x-request-id"], "gong-trace-77");
     let (_, json) = answer(res).await;
-    let e = stored_event(&app, &json).await;
+    let e = app.stored(json["event_id"].as_str().unwrap()).await;
     assert_eq!(e.request_id, "gong-trace-77");
 
-    let res = app
-        .client
-        .get(app.url("/health"))
-        .header("x-request-id", "mine-1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.headers()["x-request-id"], "mine-1");
-    let res = app
-        .client
-        .get(app.url("/health"))
-        .header("x-request-id", "bad id with spaces")
-        .send()
-        .await
-        .unwrap();
-    let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    // The request id a GET answers with, when asked with these headers.
+    let answered_id = async |path: &str, headers: &[(&str, &str)]| {
+        let mut req = app.client.get(app.url(path));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.unwrap();
+        res.headers()["x-request-id"].to_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        answered_id("/health", &[("x-request-id", "mine-1")]).await,
+        "mine-1"
+    );
+    let generated = answered_id("/health", &[("x-request-id", "bad id with spaces")]).await;
     let uuid = uuid::Uuid::parse_str(&generated).unwrap();
     assert_eq!(uuid.get_version_num(), 7, "{generated}");
-    // A refused X-Request-Id does not hide Gong's X-TraceId.
-    let res = app
-        .client
-        .get(app.url("/nowhere"))
-        .header("x-request-id", "x".repeat(129))
-        .header("x-traceid", "gong-trace-78")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.headers()["x-request-id"], "gong-trace-78");
-    assert_eq!(answer(res).await.0, 404);
+    // A refused X-Request-Id does not hide Gong's X-TraceId (a 404 carries it too).
+    let long = "x".repeat(129);
+    let headers = [
+        ("x-request-id", long.as_str()),
+        ("x-traceid", "gong-trace-78"),
+    ];
+    assert_eq!(answered_id("/nowhere", &headers).await, "gong-trace-78");
     app.stop().await;
 }
 
@@ -363,24 +313,16 @@ async fn health_and_metrics_report(db: TestDb) {
         );
     }
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for needle in [
-        "webhook_requests_total{endpoint=\"calls\",status=\"200\"}",
-        "webhook_requests_total{endpoint=\"calls\",status=\"401\"}",
-        "webhook_verification_failures_total{reason=\"bad_signature\"}",
-        "webhook_processing_duration_seconds_bucket{stage=\"receipt\"",
-        "inbox_depth",
-    ] {
-        assert!(text.contains(needle), "{needle} missing from:\n{text}");
-    }
+    assert_contains_all(
+        &app.get_text("/metrics").await,
+        &[
+            "webhook_requests_total{endpoint=\"calls\",status=\"200\"}",
+            "webhook_requests_total{endpoint=\"calls\",status=\"401\"}",
+            "webhook_verification_failures_total{reason=\"bad_signature\"}",
+            "webhook_processing_duration_seconds_bucket{stage=\"receipt\"",
+            "inbox_depth",
+        ],
+    );
     app.stop().await;
 }
 
@@ -388,19 +330,11 @@ async fn shutdown_never_acknowledges_without_a_commit(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let mut tasks = Vec::new();
     for i in 0..200 {
-        let client = app.client.clone();
-        let url = app.url(CALLS);
         let body = call_body_for(&format!("90{i}"));
-        let token = gong_token(&body);
+        let (sender, token) = (app.sender(), gong_token(&body));
         tasks.push(tokio::spawn(async move {
-            let res = client
-                .post(url)
-                .header("authorization", token)
-                .body(body)
-                .send()
-                .await
-                .ok()?;
-            let (status, json) = answer(res).await;
+            let res = sender.post(CALLS, body, &[("authorization", &token)]).await;
+            let (status, json) = answer(res.ok()?).await;
             (status == 200).then(|| json["event_id"].as_str().unwrap().to_owned())
         }));
     }
@@ -450,8 +384,7 @@ impl Answers {
 
 async fn store_that_cannot_commit_answers_503_and_keeps_the_token(db: TestDb) {
     let app = TestApp::spawn(&db).await;
-    let body = call_body();
-    let token = gong_token(&body);
+    let (body, token) = signed_fixture();
     // Another session holds the write lock longer than the inbox waits for a commit.
     let blocker = hold_write_lock(&db).await;
     let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
@@ -523,13 +456,10 @@ async fn url_key_ending_in_an_escape_is_decoded(db: TestDb) {
         c.gong_webhook_url_keys = Some(json!(["abc="]).to_string())
     })
     .await;
-    let (status, json) = answer(
-        app.post(&format!("{CALLS}?key=abc%3D"), &call_body(), None)
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{json}");
-    let e = stored_event(&app, &json).await;
+    let accepted = app
+        .accepted(&format!("{CALLS}?key=abc%3D"), &call_body(), None)
+        .await;
+    let e = app.stored(&accepted).await;
     assert_eq!(e.auth_method, "url_key");
     app.stop().await;
 }

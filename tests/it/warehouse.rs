@@ -23,6 +23,11 @@ async fn warehouse(db: &TestDb) -> (Store, SqlWarehouse) {
     (store, wh)
 }
 
+/// A text column's value.
+fn text(value: &str) -> Option<String> {
+    Some(value.to_owned())
+}
+
 fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).unwrap()
 }
@@ -179,18 +184,18 @@ async fn calls_round_trip_every_column_type(db: TestDb) {
     let (store, wh) = warehouse(&db).await;
     let full = CallRow {
         call_id: "7782342274025937895".into(),
-        title: Some("Quarterly review — ACME".into()),
-        url: Some("https://app.gong.io/call?id=7782342274025937895".into()),
+        title: text("Quarterly review — ACME"),
+        url: text("https://app.gong.io/call?id=7782342274025937895"),
         started: Some(at(1_780_000_000_250)),
         scheduled: Some(at(1_779_999_900_000)),
         duration_seconds: Some(1834.5),
-        direction: Some("Conference".into()),
-        system: Some("Zoom".into()),
-        scope: Some("External".into()),
-        media: Some("Video".into()),
-        language: Some("eng".into()),
-        workspace_id: Some("623457276584334".into()),
-        primary_user_id: Some("234599484848423".into()),
+        direction: text("Conference"),
+        system: text("Zoom"),
+        scope: text("External"),
+        media: text("Video"),
+        language: text("eng"),
+        workspace_id: text("623457276584334"),
+        primary_user_id: text("234599484848423"),
         is_private: Some(true),
         participants: json!([
             {"name": "Ann", "emailAddress": "ann@example.com", "affiliation": "Internal",
@@ -201,13 +206,13 @@ async fn calls_round_trip_every_column_type(db: TestDb) {
         trackers: json!([{"name": "Pricing", "count": 3, "occurrences": [{"startTime": 12.5}]}]),
         topics: json!([{"name": "Budget", "duration": 120.25}]),
         action_items: json!(["Send the proposal", "Book a follow-up"]),
-        brief: Some("Customer asked about pricing.\nFollow-up next week.".into()),
+        brief: text("Customer asked about pricing.\nFollow-up next week."),
         key_points: json!([{"text": "Budget approved"}]),
         interaction_stats: json!({"talkRatio": 0.42, "longestMonologue": 95, "nested": {"deep": [1, 2, {"x": true}]}}),
         talk_ratio: Some(0.42),
         transcript: json!([{"speakerId": "42", "topic": "Pricing",
             "sentences": [{"start": 0, "end": 1500, "text": "Hello \"there\" ☃"}]}]),
-        call_outcome: Some("Qualified".into()),
+        call_outcome: text("Qualified"),
         enhanced: Enhanced {
             crm_context: json!({"accounts": [{"id": "001", "name": "ACME"}]}),
             sentiment_score: Some(-0.25),
@@ -380,27 +385,22 @@ async fn one_batch_with_a_key_twice_keeps_the_highest_version(db: TestDb) {
 
 async fn insert_ignore_keeps_the_first_raw_row(db: TestDb) {
     let (store, wh) = warehouse(&db).await;
-    write(&wh, &RAW, &[raw("evt-1", "call-1", json!({"n": 1}))]).await;
-    // Written again (a retry after a crash): the stored row stays as it was.
-    write(
-        &wh,
-        &RAW,
-        &[
+    let batches = [
+        vec![raw("evt-1", "call-1", json!({"n": 1}))],
+        // Written again (a retry after a crash): the stored row stays as it was.
+        vec![
             raw("evt-2", "call-1", json!({"n": 2})),
             raw("evt-1", "call-1", json!({"n": 99})),
         ],
-    )
-    .await;
-    // Twice in one batch: the first one is kept.
-    write(
-        &wh,
-        &RAW,
-        &[
+        // Twice in one batch: the first one is kept.
+        vec![
             raw("evt-3", "call-2", json!({"n": 3})),
             raw("evt-3", "call-2", json!({"n": 4})),
         ],
-    )
-    .await;
+    ];
+    for batch in &batches {
+        write(&wh, &RAW, batch).await;
+    }
     assert_eq!(wh.count(&RAW).await.unwrap(), 3);
     let first = fetch(&wh, &RAW, "evt-1").await;
     assert_eq!(first["payload"], json!({"n": 1}));
@@ -551,27 +551,26 @@ async fn a_value_of_the_wrong_type_is_a_bad_row(db: TestDb) {
     // Nothing of the batch was written, the good row included.
     assert_eq!(wh.count(&HISTORY).await.unwrap(), 0);
 
-    let mut rows = Rows::of(&HISTORY, std::slice::from_ref(&good)).unwrap();
-    rows.rows[0].insert("started_at".into(), json!("yesterday"));
-    assert_bad_row(
-        wh.write(&rows).await.unwrap_err(),
-        "webhook_processing_history",
-        "started_at",
-    );
-    let mut rows = Rows::of(&CALLS, &[bare_call("c1", 1)]).unwrap();
-    rows.rows[0].insert("is_private".into(), json!("yes"));
-    assert_bad_row(
-        wh.write(&rows).await.unwrap_err(),
-        "gong_calls_enhanced",
-        "is_private",
-    );
-    let mut rows = Rows::of(&CALLS, &[bare_call("c1", 1)]).unwrap();
-    rows.rows[0].remove("call_id");
-    assert_bad_row(
-        wh.write(&rows).await.unwrap_err(),
-        "gong_calls_enhanced",
-        "call_id",
-    );
+    // One row, one bad column: a value of the wrong type, or (null) a key left out.
+    let history_row = Rows::of(&HISTORY, std::slice::from_ref(&good)).unwrap();
+    let call_row = Rows::of(&CALLS, &[bare_call("c1", 1)]).unwrap();
+    for (rows, table, column, value) in [
+        (
+            &history_row,
+            "webhook_processing_history",
+            "started_at",
+            json!("yesterday"),
+        ),
+        (&call_row, "gong_calls_enhanced", "is_private", json!("yes")),
+        (&call_row, "gong_calls_enhanced", "call_id", Value::Null),
+    ] {
+        let mut rows = rows.clone();
+        match value {
+            Value::Null => rows.rows[0].remove(column),
+            value => rows.rows[0].insert(column.into(), value),
+        };
+        assert_bad_row(wh.write(&rows).await.unwrap_err(), table, column);
+    }
 
     assert_bad_row(
         wh.select(&HISTORY, "no_such_column", "x")

@@ -20,6 +20,15 @@ async fn sim(tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
     gong_sim::start(c).await.unwrap()
 }
 
+/// A simulator holding to `rate` requests a second, in bursts of up to `burst`.
+async fn sim_limited(rate: f64, burst: u32) -> SimHandle {
+    sim(|c| {
+        c.rate_limit = rate;
+        c.burst = burst;
+    })
+    .await
+}
+
 /// The simulator's URL and credentials, a fast limit and short backoffs.
 fn client_config(sim: &SimHandle) -> ClientConfig {
     let mut c = sim.client_config();
@@ -160,11 +169,7 @@ async fn concurrent_callers_stay_within_rate_and_burst() {
     // The client is configured a little under Gong's limit, as in production (2.5/s
     // against Gong's 3/s), so scheduling jitter on the way cannot push it over.
     let (rate, burst) = (16.0, 4u32);
-    let sim = sim(|c| {
-        c.rate_limit = 20.0;
-        c.burst = 5;
-    })
-    .await;
+    let sim = sim_limited(20.0, 5).await;
     let mut config = client_config(&sim);
     config.rate_limit = rate;
     config.burst = burst;
@@ -186,11 +191,7 @@ async fn concurrent_callers_stay_within_rate_and_burst() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let sim = sim(|c| {
-        c.rate_limit = 1.0;
-        c.burst = 1;
-    })
-    .await;
+    let sim = sim_limited(1.0, 1).await;
     let client = GongClient::new(client_config(&sim)).unwrap(); // 50/s: faster than Gong
     let id = sim.call_ids().remove(0);
     client.get_call(&id).await.unwrap().unwrap();
@@ -208,11 +209,7 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn a_429_pauses_every_caller() {
-    let sim = sim(|c| {
-        c.rate_limit = 1.0;
-        c.burst = 1;
-    })
-    .await;
+    let sim = sim_limited(1.0, 1).await;
     let client = Arc::new(GongClient::new(client_config(&sim)).unwrap()); // 50/s
     let id = sim.call_ids().remove(0);
     client.get_call(&id).await.unwrap().unwrap();

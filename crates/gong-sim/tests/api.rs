@@ -34,37 +34,36 @@ async fn sim(tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
     simulator::start(c).await.unwrap()
 }
 
+/// A simulator and a client signed in with its credentials.
 struct Api {
-    base: String,
+    sim: SimHandle,
     http: reqwest::Client,
 }
 
 impl Api {
-    fn new(sim: &SimHandle) -> Api {
+    /// A simulator as [`sim`] makes it.
+    async fn start(tweak: impl FnOnce(&mut SimConfig)) -> Api {
         Api {
-            base: sim.base_url(),
+            sim: sim(tweak).await,
             http: reqwest::Client::new(),
         }
     }
+    /// A request for `path` with the simulator's Basic credentials.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}{path}", self.sim.base_url());
+        let req = self.http.request(method, url);
+        req.basic_auth("sim-key", Some("sim-secret"))
+    }
     async fn get(&self, path: &str) -> (u16, Value) {
-        let req = self.http.get(format!("{}{path}", self.base));
-        answer(
-            req.basic_auth("sim-key", Some("sim-secret"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        let req = self.request(reqwest::Method::GET, path);
+        answer(req.send().await.unwrap()).await
     }
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let req = self.http.post(format!("{}{path}", self.base)).json(&body);
-        answer(
-            req.basic_auth("sim-key", Some("sim-secret"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        let req = self.request(reqwest::Method::POST, path).json(&body);
+        answer(req.send().await.unwrap()).await
+    }
+    async fn stop(self) {
+        self.sim.shutdown().await;
     }
 }
 
@@ -106,8 +105,7 @@ async fn auth_is_required_and_refusals_are_logged() {
 
 #[tokio::test]
 async fn pagination_gives_three_pages_for_250_calls() {
-    let sim = sim(|c| c.calls = 250).await;
-    let api = Api::new(&sim);
+    let api = Api::start(|c| c.calls = 250).await;
     let mut ids = HashSet::new();
     let mut cursor: Option<String> = None;
     for page in 0..3 {
@@ -143,13 +141,12 @@ async fn pagination_gives_three_pages_for_250_calls() {
         .await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["records"]["currentPageNumber"], 1);
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn cursors_expire_from_the_first_page_and_keep_to_their_filters() {
-    let sim = sim(|c| c.cursor_ttl = Duration::from_millis(200)).await;
-    let api = Api::new(&sim);
+    let api = Api::start(|c| c.cursor_ttl = Duration::from_millis(200)).await;
     let (_, first) = api.get("/v2/calls").await;
     let cursor = first["records"]["cursor"].as_str().unwrap().to_string();
     let (status, body) = api
@@ -164,14 +161,13 @@ async fn cursors_expire_from_the_first_page_and_keep_to_their_filters() {
         assert_gong_error(&body).contains("cursor has expired"),
         "{body}"
     );
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn from_is_inclusive_and_to_exclusive_in_any_offset() {
-    let sim = sim(|_| {}).await;
-    let api = Api::new(&sim);
-    let call = &sim.calls()[17];
+    let api = Api::start(|_| {}).await;
+    let call = &api.sim.calls()[17];
     let id = call["metaData"]["id"].as_str().unwrap();
     let started =
         chrono::DateTime::parse_from_rfc3339(call["metaData"]["started"].as_str().unwrap())
@@ -189,39 +185,27 @@ async fn from_is_inclusive_and_to_exclusive_in_any_offset() {
                 .collect()
         })
     };
-    let (status, body) = api
-        .post(
-            "/v2/calls/extensive",
-            json!({"filter": {"fromDateTime": at, "toDateTime": later}}),
-        )
-        .await;
+    let between = async |from: &str, to: &str| {
+        let filter = json!({"filter": {"fromDateTime": from, "toDateTime": to}});
+        api.post("/v2/calls/extensive", filter).await
+    };
+    let (status, body) = between(&at, &later).await;
     assert_eq!(status, 200);
     assert!(ids_of(&body).contains(&id.to_string()), "from is inclusive");
-    let (_, body) = api
-        .post(
-            "/v2/calls/extensive",
-            json!({"filter": {"fromDateTime": earlier, "toDateTime": at}}),
-        )
-        .await;
+    let (_, body) = between(&earlier, &at).await;
     assert!(!ids_of(&body).contains(&id.to_string()), "to is exclusive");
-    let (status, body) = api
-        .post(
-            "/v2/calls/extensive",
-            json!({"filter": {"fromDateTime": at, "toDateTime": at}}),
-        )
-        .await;
+    let (status, body) = between(&at, &at).await;
     assert_eq!(status, 400);
     assert_eq!(
         assert_gong_error(&body),
         "filter.fromDateTime: must be before toDateTime"
     );
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn empty_results_are_404_with_gongs_message() {
-    let sim = sim(|_| {}).await;
-    let api = Api::new(&sim);
+    let api = Api::start(|_| {}).await;
     let future = "?fromDateTime=2099-01-01T00:00:00Z&toDateTime=2099-02-01T00:00:00-08:00";
     let (status, body) = api.get(&format!("/v2/calls{future}")).await;
     assert_eq!(status, 404);
@@ -237,28 +221,23 @@ async fn empty_results_are_404_with_gongs_message() {
     let (status, body) = api.get("/v2/calls/1234").await;
     assert_eq!(status, 404);
     assert!(assert_gong_error(&body).contains("was not found"));
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn quota_answers_429_with_retry_after_and_holds_the_rate() {
-    let sim = sim(|c| {
+    let api = Api::start(|c| {
         c.rate_limit = 3.0;
         c.burst = 10;
     })
     .await;
-    let api = Api::new(&sim);
     let answers = burst(&api, "/v2/workspaces", 20).await;
     let ok = answers.iter().filter(|(s, _)| *s == 200).count();
     assert!((10..=11).contains(&ok), "{ok} accepted out of 20 at once");
     let refused = answers.iter().find(|(s, _)| *s == 429).expect("some 429");
     assert_eq!(assert_gong_error(&refused.1), "API request limit exceeded");
-    let res = reqwest::Client::new()
-        .get(format!("{}/v2/workspaces", sim.base_url()))
-        .basic_auth("sim-key", Some("sim-secret"))
-        .send()
-        .await
-        .unwrap();
+    let res = api.request(reqwest::Method::GET, "/v2/workspaces");
+    let res = res.send().await.unwrap();
     assert_eq!(res.status(), 429);
     let retry: u64 = res.headers()["retry-after"]
         .to_str()
@@ -272,10 +251,15 @@ async fn quota_answers_429_with_retry_after_and_holds_the_rate() {
     while t0.elapsed() < Duration::from_millis(1500) {
         api.get("/v2/workspaces").await;
     }
-    let accepted = sim.requests().iter().filter(|r| r.status == 200).count() as f64;
-    let bound = 10.0 + 3.0 * sim_elapsed(&sim) + 1.0;
+    let accepted = api
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.status == 200)
+        .count() as f64;
+    let bound = 10.0 + 3.0 * sim_elapsed(&api.sim) + 1.0;
     assert!(accepted <= bound, "{accepted} accepted, bound {bound}");
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 fn sim_elapsed(sim: &SimHandle) -> f64 {
@@ -287,16 +271,8 @@ fn sim_elapsed(sim: &SimHandle) -> f64 {
 async fn burst(api: &Api, path: &str, n: usize) -> Vec<(u16, Value)> {
     let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let req = api.http.get(format!("{}{path}", api.base));
-            tokio::spawn(async move {
-                answer(
-                    req.basic_auth("sim-key", Some("sim-secret"))
-                        .send()
-                        .await
-                        .unwrap(),
-                )
-                .await
-            })
+            let req = api.request(reqwest::Method::GET, path);
+            tokio::spawn(async move { answer(req.send().await.unwrap()).await })
         })
         .collect();
     let mut out = Vec::new();
@@ -308,13 +284,12 @@ async fn burst(api: &Api, path: &str, n: usize) -> Vec<(u16, Value)> {
 
 #[tokio::test]
 async fn refused_requests_do_not_spend_the_daily_budget() {
-    let sim = sim(|c| {
+    let api = Api::start(|c| {
         c.rate_limit = 2.0;
         c.burst = 2;
         c.daily_limit = 3;
     })
     .await;
-    let api = Api::new(&sim);
     let first: Vec<u16> = burst(&api, "/v2/workspaces", 4)
         .await
         .into_iter()
@@ -325,50 +300,45 @@ async fn refused_requests_do_not_spend_the_daily_budget() {
     assert_eq!(api.get("/v2/workspaces").await.0, 200, "third of three");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(api.get("/v2/workspaces").await.0, 429, "daily budget spent");
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn fail_rate_one_answers_500_until_lowered() {
-    let sim = sim(|c| c.fail_rate = 1.0).await;
-    let api = Api::new(&sim);
+    let api = Api::start(|c| c.fail_rate = 1.0).await;
     let (status, body) = api.get("/v2/workspaces").await;
     assert_eq!(status, 500);
     assert_gong_error(&body);
-    sim.set_fail_rate(0.0);
-    sim.set_latency(Duration::from_millis(150));
+    api.sim.set_fail_rate(0.0);
+    api.sim.set_latency(Duration::from_millis(150));
     let t = Instant::now();
     assert_eq!(api.get("/v2/workspaces").await.0, 200);
     assert!(t.elapsed() >= Duration::from_millis(150), "latency applied");
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn dropped_connections_give_no_complete_answer() {
-    let sim = sim(|c| c.drop_rate = 1.0).await;
-    let res = reqwest::Client::new()
-        .get(format!("{}/v2/workspaces", sim.base_url()))
-        .basic_auth("sim-key", Some("sim-secret"))
-        .send()
-        .await;
+    let api = Api::start(|c| c.drop_rate = 1.0).await;
+    let res = api.request(reqwest::Method::GET, "/v2/workspaces");
+    let res = res.send().await;
     let complete = match res {
         Ok(r) => r.bytes().await.is_ok(),
         Err(_) => false,
     };
     assert!(!complete, "the answer must be cut short");
-    assert_eq!(sim.requests()[0].status, 0);
-    sim.shutdown().await;
+    assert_eq!(api.sim.requests()[0].status, 0);
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn created_calls_appear_after_lag_and_transcripts_later() {
-    let sim = sim(|c| {
+    let api = Api::start(|c| {
         c.lag = Duration::from_millis(700);
         c.transcript_lag = Duration::from_millis(700);
     })
     .await;
-    let api = Api::new(&sim);
-    let created = sim.create_calls(1);
+    let created = api.sim.create_calls(1);
     let id = created[0]["metaData"]["id"].as_str().unwrap().to_string();
     let by_id = json!({"filter": {"callIds": [id]}});
     let (status, body) = api.post("/v2/calls/extensive", by_id.clone()).await;
@@ -385,13 +355,12 @@ async fn created_calls_appear_after_lag_and_transcripts_later() {
     let (status, body) = api.post("/v2/calls/transcript", by_id).await;
     assert_eq!(status, 200);
     assert_eq!(body["callTranscripts"][0]["callId"], id.as_str());
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn transcripts_match_parties_and_trackers() {
-    let sim = sim(|_| {}).await;
-    let api = Api::new(&sim);
+    let api = Api::start(|_| {}).await;
     let everything = json!({"filter": {}, "contentSelector": {"context": "Extended",
         "exposedFields": {"parties": true, "content": {"trackers": true, "trackerOccurrences": true,
         "pointsOfInterest": true}}}});
@@ -452,13 +421,12 @@ async fn transcripts_match_parties_and_trackers() {
         }
     }
     assert!(silent > 0 && competitors > 0 && actions > 0);
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
 async fn content_selector_decides_the_blocks() {
-    let sim = sim(|_| {}).await;
-    let api = Api::new(&sim);
+    let api = Api::start(|_| {}).await;
     let (_, bare) = api.post("/v2/calls/extensive", json!({"filter": {}})).await;
     let keys: Vec<&String> = bare["calls"][0].as_object().unwrap().keys().collect();
     assert_eq!(keys, ["metaData"], "metaData only by default");
@@ -498,7 +466,8 @@ async fn content_selector_decides_the_blocks() {
             .contains("X-Amz-Expires=28799")
     );
 
-    let crm = sim
+    let crm = api
+        .sim
         .calls()
         .into_iter()
         .flat_map(|c| c["context"].as_array().cloned().unwrap_or_default());
@@ -509,7 +478,7 @@ async fn content_selector_decides_the_blocks() {
         .map(|f| f["value"].clone())
         .collect();
     assert!(amounts.iter().any(|a| a.as_u64().unwrap() >= 100_000));
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
@@ -536,8 +505,7 @@ async fn one_seed_one_corpus() {
 
 #[tokio::test]
 async fn other_endpoints_answer_in_gong_shapes() {
-    let sim = sim(|_| {}).await;
-    let api = Api::new(&sim);
+    let api = Api::start(|_| {}).await;
     let (status, users) = api.get("/v2/users").await;
     assert_eq!(status, 200);
     let user_ids: BTreeSet<&str> = users["users"]
@@ -546,7 +514,7 @@ async fn other_endpoints_answer_in_gong_shapes() {
         .iter()
         .map(|u| u["id"].as_str().unwrap())
         .collect();
-    for c in sim.calls() {
+    for c in api.sim.calls() {
         for p in c["parties"].as_array().unwrap() {
             if let Some(u) = p["userId"].as_str() {
                 assert!(user_ids.contains(u), "parties' users are listed");
@@ -607,22 +575,13 @@ async fn other_endpoints_answer_in_gong_shapes() {
         .get("/v2/data-privacy/data-for-email-address?emailAddress=hank@globex.com")
         .await;
     assert_eq!(refs["meetings"], json!([{"id": mid}]));
-    let res = reqwest::Client::new()
-        .put(format!("{}/v2/meetings/{mid}", sim.base_url()))
-        .basic_auth("sim-key", Some("sim-secret"))
-        .json(&meeting)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let res = reqwest::Client::new()
-        .delete(format!("{}/v2/meetings/{mid}", sim.base_url()))
-        .basic_auth("sim-key", Some("sim-secret"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let contact = sim
+    let path = format!("/v2/meetings/{mid}");
+    let moved = api.request(reqwest::Method::PUT, &path).json(&meeting);
+    assert_eq!(moved.send().await.unwrap().status(), 200);
+    let deleted = api.request(reqwest::Method::DELETE, &path);
+    assert_eq!(deleted.send().await.unwrap().status(), 200);
+    let contact = api
+        .sim
         .calls()
         .iter()
         .flat_map(|c| c["parties"].as_array().cloned().unwrap())
@@ -636,7 +595,7 @@ async fn other_endpoints_answer_in_gong_shapes() {
         ))
         .await;
     assert!(!refs["calls"].as_array().unwrap().is_empty());
-    sim.shutdown().await;
+    api.stop().await;
 }
 
 #[tokio::test]
