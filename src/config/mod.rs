@@ -1,0 +1,336 @@
+//! Configuration: every variable of design §3, read once at start and validated as a whole.
+//!
+//! Values arrive as raw strings (from flags, the environment or `.env`, all through clap) and
+//! are validated here in one pass, so a bad configuration is reported with one line per
+//! problem instead of stopping at the first. Secrets live in `SecretString` so that they
+//! cannot reach a log line through `Debug`; each secret variable `X` may instead be given as
+//! `X_FILE`, a path to a file holding it (Docker and Kubernetes secrets).
+//!
+//! The pieces: `raw` is the clap struct, `parse` the value parsers that collect problems,
+//! `webhook` and `storage` the sections whose variables decide together, and this file the
+//! validated [`Config`] and the pass that builds it, in the order its problems are listed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+mod parse;
+mod raw;
+mod storage;
+#[cfg(test)]
+mod tests;
+mod webhook;
+
+pub use raw::RawConfig;
+pub use storage::{DEFAULT_DATABASE_URL, SnowflakeConfig, WarehouseKind};
+pub use webhook::WebhookAuthConfig;
+
+use parse::Problems;
+use storage::Storage;
+
+/// Every problem found in a configuration, one line each.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, line) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gong_auth: Option<gong_api::Auth>,
+    pub gong_api_base_url: String,
+    pub webhook: WebhookAuthConfig,
+    pub gong_api_rate_limit: f64,
+    pub gong_api_burst_limit: u32,
+    pub gong_api_daily_limit: u32,
+    pub gong_api_max_retries: u32,
+    pub gong_api_breaker_cool_down: Duration,
+    /// `None` disables the reconciler.
+    pub reconcile_interval: Option<Duration>,
+    pub reconcile_lookback: Duration,
+    pub database_url: SecretString,
+    pub warehouse: WarehouseKind,
+    pub snowflake: Option<SnowflakeConfig>,
+    pub redis_url: Option<SecretString>,
+    pub redis_notification_ttl: Duration,
+    pub bind_addr: SocketAddr,
+    pub admin_token: Option<SecretString>,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+    pub max_attempts: u32,
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    pub worker_lease: Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub competitors: Vec<String>,
+    pub insight_rules_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Validates every variable and returns all the problems at once.
+    pub fn from_raw(mut raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut p = Problems::default();
+
+        let gong_api_key = p.secret(
+            "GONG_API_KEY",
+            raw.gong_api_key.take(),
+            raw.gong_api_key_file.take(),
+        );
+        let bearer = p.secret(
+            "GONG_API_BEARER_TOKEN",
+            raw.gong_api_bearer_token.take(),
+            raw.gong_api_bearer_token_file.take(),
+        );
+        let gong_auth = match (gong_api_key, bearer) {
+            (Some(_), Some(_)) => {
+                p.add(
+                    "GONG_API_KEY",
+                    "set together with GONG_API_BEARER_TOKEN; set only one of them",
+                );
+                None
+            }
+            (Some(key), None) => match key.expose_secret().split_once(':') {
+                Some((k, s)) if !k.trim().is_empty() && !s.trim().is_empty() => {
+                    Some(gong_api::Auth::Basic {
+                        access_key: k.trim().to_owned(),
+                        secret: SecretString::from(s.trim().to_owned()),
+                    })
+                }
+                _ => {
+                    p.add(
+                        "GONG_API_KEY",
+                        "must be accessKey:accessKeySecret (two non-empty parts joined by ':')",
+                    );
+                    None
+                }
+            },
+            (None, Some(token)) => Some(gong_api::Auth::Bearer(token)),
+            (None, None) => None,
+        };
+
+        let gong_api_base_url = p.url(
+            "GONG_API_BASE_URL",
+            raw.gong_api_base_url.as_deref(),
+            "https://api.gong.io",
+        );
+
+        let webhook = WebhookAuthConfig::from_raw(&mut p, &mut raw);
+
+        let gong_api_rate_limit = p.positive_f64(
+            "GONG_API_RATE_LIMIT",
+            raw.gong_api_rate_limit.as_deref(),
+            2.5,
+        );
+        let gong_api_burst_limit = p.positive_int(
+            "GONG_API_BURST_LIMIT",
+            raw.gong_api_burst_limit.as_deref(),
+            10,
+        );
+        let gong_api_daily_limit = p.positive_int(
+            "GONG_API_DAILY_LIMIT",
+            raw.gong_api_daily_limit.as_deref(),
+            10_000,
+        );
+        let gong_api_max_retries = p.whole_number_up_to(
+            "GONG_API_MAX_RETRIES",
+            raw.gong_api_max_retries.as_deref(),
+            20,
+            5,
+        ) as u32;
+        let gong_api_breaker_cool_down = p.duration(
+            "GONG_API_BREAKER_COOL_DOWN",
+            raw.gong_api_breaker_cool_down.as_deref(),
+            "30s",
+        );
+        let reconcile_interval = p.duration(
+            "GONG_RECONCILE_INTERVAL",
+            raw.gong_reconcile_interval.as_deref(),
+            "15m",
+        );
+        let reconcile_lookback = p.duration(
+            "GONG_RECONCILE_LOOKBACK",
+            raw.gong_reconcile_lookback.as_deref(),
+            "24h",
+        );
+
+        let Storage {
+            database_url,
+            warehouse,
+            snowflake,
+        } = Storage::from_raw(&mut p, &mut raw);
+
+        let redis_url = p
+            .secret("REDIS_URL", raw.redis_url.take(), raw.redis_url_file.take())
+            .filter(|u| !u.expose_secret().trim().is_empty());
+        if let Some(u) = &redis_url {
+            let u = u.expose_secret();
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                p.add("REDIS_URL", "must start with redis:// or rediss://");
+            }
+        }
+        let redis_notification_ttl = p.duration(
+            "REDIS_NOTIFICATION_TTL",
+            raw.redis_notification_ttl.as_deref(),
+            "7d",
+        );
+
+        let bind_addr = match raw.bind_addr.as_deref().unwrap_or("0.0.0.0:8080").parse() {
+            Ok(a) => a,
+            Err(_) => {
+                p.add(
+                    "BIND_ADDR",
+                    "must be an IP address and port, e.g. 0.0.0.0:8080",
+                );
+                SocketAddr::from(([0, 0, 0, 0], 8080))
+            }
+        };
+        let admin_token = p
+            .secret(
+                "ADMIN_TOKEN",
+                raw.admin_token.take(),
+                raw.admin_token_file.take(),
+            )
+            .filter(|t| !t.expose_secret().is_empty());
+        if let Some(t) = &admin_token
+            && t.expose_secret().len() < 16
+        {
+            p.add(
+                "ADMIN_TOKEN",
+                "is shorter than 16 characters; use a long random token",
+            );
+        }
+        let max_body_bytes = p.positive_int(
+            "MAX_BODY_BYTES",
+            raw.max_body_bytes.as_deref(),
+            10_485_760u64,
+        ) as usize;
+        // 0 is allowed: a receive-only instance (other replicas process the shared queue).
+        let workers = p.whole_number_up_to("WORKERS", raw.workers.as_deref(), 256, 4) as usize;
+        let max_attempts = p.positive_int("MAX_ATTEMPTS", raw.max_attempts.as_deref(), 8);
+        let retry_backoff = p.duration("RETRY_BACKOFF", raw.retry_backoff.as_deref(), "30s");
+        let retry_backoff_max =
+            p.duration("RETRY_BACKOFF_MAX", raw.retry_backoff_max.as_deref(), "30m");
+        let worker_lease = p.duration("WORKER_LEASE", raw.worker_lease.as_deref(), "5m");
+        if worker_lease < Duration::from_secs(1) {
+            p.add("WORKER_LEASE", "must be at least 1s");
+        }
+        let log_format = match raw.log_format.as_deref().map(str::trim) {
+            None | Some("") | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(_) => {
+                p.add("LOG_FORMAT", "must be json or pretty");
+                LogFormat::Json
+            }
+        };
+        let log_level = raw
+            .log_level
+            .as_deref()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .unwrap_or("info")
+            .to_owned();
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            p.add(
+                "LOG_LEVEL",
+                "must be a level (error, warn, info, debug, trace) or a tracing filter",
+            );
+        }
+        let competitors = raw
+            .competitors
+            .as_deref()
+            .map(|c| p.string_array("COMPETITORS", c))
+            .unwrap_or_default();
+        if let Some(path) = &raw.insight_rules_file
+            && !path.is_file()
+        {
+            p.add(
+                "INSIGHT_RULES_FILE",
+                &format!("{} is not a readable file", path.display()),
+            );
+        }
+
+        // The keys themselves (PEM / base64 shape, secret length) are the verifier's to judge.
+        if let Err(e) = crate::verify::Verifier::new(&webhook) {
+            p.0.extend(e.0);
+        }
+
+        p.finish()?;
+        Ok(Config {
+            gong_auth,
+            gong_api_base_url,
+            webhook,
+            gong_api_rate_limit,
+            gong_api_burst_limit: gong_api_burst_limit as u32,
+            gong_api_daily_limit: gong_api_daily_limit as u32,
+            gong_api_max_retries,
+            gong_api_breaker_cool_down,
+            reconcile_interval: (!reconcile_interval.is_zero()).then_some(reconcile_interval),
+            reconcile_lookback,
+            database_url,
+            warehouse,
+            snowflake,
+            redis_url,
+            redis_notification_ttl,
+            bind_addr,
+            admin_token,
+            max_body_bytes,
+            workers,
+            max_attempts: max_attempts as u32,
+            retry_backoff,
+            retry_backoff_max: retry_backoff_max.max(retry_backoff),
+            worker_lease,
+            log_format,
+            log_level,
+            competitors,
+            insight_rules_file: raw.insight_rules_file,
+        })
+    }
+
+    /// Checks that `serve` may start: a receiver that accepts unsigned webhooks by accident
+    /// is a hole, so without a verification method it fails closed.
+    pub fn check_serve(&self) -> Result<(), ConfigError> {
+        // Checked first and on its own: with keys configured too, "allow unsigned" would
+        // still let requests without any credential in.
+        if self.webhook.allow_unsigned && !self.bind_addr.ip().is_loopback() {
+            return Err(ConfigError(vec![format!(
+                "GONG_WEBHOOK_ALLOW_UNSIGNED: refused because BIND_ADDR {} is not a loopback address; \
+                 unsigned webhooks are only for local trials on 127.0.0.1",
+                self.bind_addr
+            )]));
+        }
+        if !self.webhook.has_method() && !self.webhook.allow_unsigned {
+            return Err(ConfigError(vec![
+                "no webhook verification configured: set GONG_WEBHOOK_PUBLIC_KEYS (the Gong rule's public key), \
+                 GONG_WEBHOOK_SECRETS or GONG_WEBHOOK_URL_KEYS; for a local trial only, \
+                 GONG_WEBHOOK_ALLOW_UNSIGNED=true with a loopback BIND_ADDR"
+                    .into(),
+            ]));
+        }
+        Ok(())
+    }
+
+    /// Whether the operational store is PostgreSQL (otherwise SQLite).
+    pub fn store_is_postgres(&self) -> bool {
+        storage::is_postgres_url(self.database_url.expose_secret())
+    }
+}

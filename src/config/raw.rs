@@ -1,0 +1,194 @@
+//! The raw configuration: every variable of design §3 as clap reads it.
+//!
+//! Each field is both a flag and an environment variable (clap's `env`, which also sees
+//! `.env` once dotenvy has loaded it), and each is kept as an unparsed `Option<String>` or
+//! path. Parsing happens later, in one pass over the whole struct, so that a bad value is
+//! reported next to every other bad value instead of clap stopping at the first. Secret
+//! variables hide their values from `--help` and have an `X_FILE` twin.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// The raw, unvalidated configuration. Every field is a flag and an environment variable.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RawConfig {
+    /// Gong API credentials, accessKey:accessKeySecret (sent as HTTP Basic).
+    #[arg(long, env = "GONG_API_KEY", hide_env_values = true, global = true)]
+    pub gong_api_key: Option<String>,
+    /// File holding GONG_API_KEY.
+    #[arg(long, env = "GONG_API_KEY_FILE", global = true)]
+    pub gong_api_key_file: Option<PathBuf>,
+    /// OAuth access token, instead of GONG_API_KEY.
+    #[arg(
+        long,
+        env = "GONG_API_BEARER_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub gong_api_bearer_token: Option<String>,
+    /// File holding GONG_API_BEARER_TOKEN.
+    #[arg(long, env = "GONG_API_BEARER_TOKEN_FILE", global = true)]
+    pub gong_api_bearer_token_file: Option<PathBuf>,
+    /// Gong API host, e.g. https://us-12345.api.gong.io [default: https://api.gong.io]
+    #[arg(long, env = "GONG_API_BASE_URL", global = true)]
+    pub gong_api_base_url: Option<String>,
+    /// JSON array of HS256 secrets; any one verifies (rotation).
+    #[arg(
+        long,
+        env = "GONG_WEBHOOK_SECRETS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub gong_webhook_secrets: Option<String>,
+    /// File holding GONG_WEBHOOK_SECRETS.
+    #[arg(long, env = "GONG_WEBHOOK_SECRETS_FILE", global = true)]
+    pub gong_webhook_secrets_file: Option<PathBuf>,
+    /// JSON array of Gong rule public keys (bare base64 SPKI, or PEM) for RS256.
+    #[arg(long, env = "GONG_WEBHOOK_PUBLIC_KEYS", global = true)]
+    pub gong_webhook_public_keys: Option<String>,
+    /// File holding GONG_WEBHOOK_PUBLIC_KEYS.
+    #[arg(long, env = "GONG_WEBHOOK_PUBLIC_KEYS_FILE", global = true)]
+    pub gong_webhook_public_keys_file: Option<PathBuf>,
+    /// JSON array of tokens accepted as ?key=.
+    #[arg(
+        long,
+        env = "GONG_WEBHOOK_URL_KEYS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub gong_webhook_url_keys: Option<String>,
+    /// File holding GONG_WEBHOOK_URL_KEYS.
+    #[arg(long, env = "GONG_WEBHOOK_URL_KEYS_FILE", global = true)]
+    pub gong_webhook_url_keys_file: Option<PathBuf>,
+    /// External URL prefix Gong posts to; checked against the webhook_url claim.
+    #[arg(long, env = "GONG_WEBHOOK_PUBLIC_URL", global = true)]
+    pub gong_webhook_public_url: Option<String>,
+    /// Accept unsigned webhooks (local trials on a loopback bind only) [default: false]
+    #[arg(long, env = "GONG_WEBHOOK_ALLOW_UNSIGNED", global = true)]
+    pub gong_webhook_allow_unsigned: Option<String>,
+    /// Tokens whose exp lies further ahead are refused [default: 1h]
+    #[arg(long, env = "GONG_WEBHOOK_MAX_TOKEN_AGE", global = true)]
+    pub gong_webhook_max_token_age: Option<String>,
+    /// Gong API calls per second, company-wide [default: 2.5]
+    #[arg(long, env = "GONG_API_RATE_LIMIT", global = true)]
+    pub gong_api_rate_limit: Option<String>,
+    /// Gong API burst [default: 10]
+    #[arg(long, env = "GONG_API_BURST_LIMIT", global = true)]
+    pub gong_api_burst_limit: Option<String>,
+    /// Gong API calls per UTC day [default: 10000]
+    #[arg(long, env = "GONG_API_DAILY_LIMIT", global = true)]
+    pub gong_api_daily_limit: Option<String>,
+    /// Retries of one Gong request (5xx, timeouts, 429) before the event is rescheduled [default: 5]
+    #[arg(long, env = "GONG_API_MAX_RETRIES", global = true)]
+    pub gong_api_max_retries: Option<String>,
+    /// How long the Gong circuit breaker stays open before a probe [default: 30s]
+    #[arg(long, env = "GONG_API_BREAKER_COOL_DOWN", global = true)]
+    pub gong_api_breaker_cool_down: Option<String>,
+    /// How often missed calls are looked for; 0 disables [default: 15m]
+    #[arg(long, env = "GONG_RECONCILE_INTERVAL", global = true)]
+    pub gong_reconcile_interval: Option<String>,
+    /// How far back the reconciler looks [default: 24h]
+    #[arg(long, env = "GONG_RECONCILE_LOOKBACK", global = true)]
+    pub gong_reconcile_lookback: Option<String>,
+    /// Operational store: sqlite://PATH or postgres://... [default: sqlite://gong-relay.db]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+    /// File holding DATABASE_URL.
+    #[arg(long, env = "DATABASE_URL_FILE", global = true)]
+    pub database_url_file: Option<PathBuf>,
+    /// sqlite, postgres or snowflake [default: the DATABASE_URL backend]
+    #[arg(long, env = "WAREHOUSE", global = true)]
+    pub warehouse: Option<String>,
+    /// Snowflake account identifier.
+    #[arg(long, env = "SNOWFLAKE_ACCOUNT", global = true)]
+    pub snowflake_account: Option<String>,
+    /// Snowflake user.
+    #[arg(long, env = "SNOWFLAKE_USER", global = true)]
+    pub snowflake_user: Option<String>,
+    /// Snowflake password.
+    #[arg(
+        long,
+        env = "SNOWFLAKE_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub snowflake_password: Option<String>,
+    /// File holding SNOWFLAKE_PASSWORD.
+    #[arg(long, env = "SNOWFLAKE_PASSWORD_FILE", global = true)]
+    pub snowflake_password_file: Option<PathBuf>,
+    /// Snowflake key-pair private key (PEM), instead of a password.
+    #[arg(
+        long,
+        env = "SNOWFLAKE_PRIVATE_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub snowflake_private_key: Option<String>,
+    /// File holding SNOWFLAKE_PRIVATE_KEY.
+    #[arg(long, env = "SNOWFLAKE_PRIVATE_KEY_FILE", global = true)]
+    pub snowflake_private_key_file: Option<PathBuf>,
+    /// Snowflake virtual warehouse [default: COMPUTE_WH]
+    #[arg(long, env = "SNOWFLAKE_WAREHOUSE", global = true)]
+    pub snowflake_warehouse: Option<String>,
+    /// Snowflake database [default: SOPHIA_AI]
+    #[arg(long, env = "SNOWFLAKE_DATABASE", global = true)]
+    pub snowflake_database: Option<String>,
+    /// Snowflake schema [default: GONG_WEBHOOKS]
+    #[arg(long, env = "SNOWFLAKE_SCHEMA", global = true)]
+    pub snowflake_schema: Option<String>,
+    /// Snowflake role.
+    #[arg(long, env = "SNOWFLAKE_ROLE", global = true)]
+    pub snowflake_role: Option<String>,
+    /// Snowflake host override [default: <account>.snowflakecomputing.com]
+    #[arg(long, env = "SNOWFLAKE_HOST", global = true)]
+    pub snowflake_host: Option<String>,
+    /// Redis for notifications, e.g. redis://127.0.0.1:6379/0 (none: outbox only).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<String>,
+    /// File holding REDIS_URL.
+    #[arg(long, env = "REDIS_URL_FILE", global = true)]
+    pub redis_url_file: Option<PathBuf>,
+    /// TTL of stored notifications [default: 7d]
+    #[arg(long, env = "REDIS_NOTIFICATION_TTL", global = true)]
+    pub redis_notification_ttl: Option<String>,
+    /// Listen address [default: 0.0.0.0:8080]
+    #[arg(long, env = "BIND_ADDR", global = true)]
+    pub bind_addr: Option<String>,
+    /// Bearer token of the /admin API (off when unset).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub admin_token: Option<String>,
+    /// File holding ADMIN_TOKEN.
+    #[arg(long, env = "ADMIN_TOKEN_FILE", global = true)]
+    pub admin_token_file: Option<PathBuf>,
+    /// Larger webhook bodies get 413 [default: 10485760]
+    #[arg(long, env = "MAX_BODY_BYTES", global = true)]
+    pub max_body_bytes: Option<String>,
+    /// Pipeline workers; 0 = receive only [default: 4]
+    #[arg(long, env = "WORKERS", global = true)]
+    pub workers: Option<String>,
+    /// Attempts before the dead-letter queue [default: 8]
+    #[arg(long, env = "MAX_ATTEMPTS", global = true)]
+    pub max_attempts: Option<String>,
+    /// First retry delay of a failed event; doubles per attempt, with jitter [default: 30s]
+    #[arg(long, env = "RETRY_BACKOFF", global = true)]
+    pub retry_backoff: Option<String>,
+    /// Longest retry delay [default: 30m]
+    #[arg(long, env = "RETRY_BACKOFF_MAX", global = true)]
+    pub retry_backoff_max: Option<String>,
+    /// How long a worker owns a claimed event before another may take it over [default: 5m]
+    #[arg(long, env = "WORKER_LEASE", global = true)]
+    pub worker_lease: Option<String>,
+    /// json or pretty [default: json]
+    #[arg(long, env = "LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// A level or a tracing filter [default: info]
+    #[arg(long, env = "LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+    /// Competitor names, a JSON array (replaces the default list).
+    #[arg(long, env = "COMPETITORS", global = true)]
+    pub competitors: Option<String>,
+    /// TOML file of insight rules, merged over the defaults.
+    #[arg(long, env = "INSIGHT_RULES_FILE", global = true)]
+    pub insight_rules_file: Option<PathBuf>,
+}

@@ -1,0 +1,164 @@
+//! Tests of the whole configuration pass: defaults, problem reporting, secrets, files.
+//!
+//! They go through `Config::from_raw` as the binary does, so they cover the parsers in
+//! `parse`, the webhook and storage sections and their order in one place.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+#[test]
+fn defaults_are_the_designs() {
+    let c = Config::from_raw(RawConfig::default()).unwrap();
+    assert_eq!(c.gong_api_base_url, "https://api.gong.io");
+    assert_eq!(c.gong_api_rate_limit, 2.5);
+    assert_eq!(c.gong_api_burst_limit, 10);
+    assert_eq!(c.gong_api_daily_limit, 10_000);
+    assert_eq!(c.reconcile_interval, Some(Duration::from_secs(15 * 60)));
+    assert_eq!(c.reconcile_lookback, Duration::from_secs(24 * 3600));
+    assert_eq!(c.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+    assert_eq!(c.warehouse, WarehouseKind::Sqlite);
+    assert_eq!(c.bind_addr.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.max_body_bytes, 10_485_760);
+    assert_eq!(c.workers, 4);
+    assert_eq!(c.max_attempts, 8);
+    assert_eq!(c.webhook.max_token_age, Duration::from_secs(3600));
+    assert_eq!(c.redis_notification_ttl, Duration::from_secs(7 * 86400));
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert!(c.gong_auth.is_none());
+}
+
+#[test]
+fn every_problem_is_reported_on_its_own_line() {
+    let raw = RawConfig {
+        gong_api_key: Some("no-colon".into()),
+        gong_webhook_secrets: Some("not json".into()),
+        gong_api_rate_limit: Some("-1".into()),
+        bind_addr: Some("nowhere".into()),
+        workers: Some("many".into()),
+        log_format: Some("xml".into()),
+        gong_webhook_max_token_age: Some("soon".into()),
+        ..Default::default()
+    };
+    let err = Config::from_raw(raw).unwrap_err();
+    let text = err.to_string();
+    for var in [
+        "GONG_API_KEY:",
+        "GONG_WEBHOOK_SECRETS:",
+        "GONG_API_RATE_LIMIT:",
+        "BIND_ADDR:",
+        "WORKERS:",
+        "LOG_FORMAT:",
+        "GONG_WEBHOOK_MAX_TOKEN_AGE:",
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(var)), "{var} in {text}");
+    }
+    assert_eq!(err.0.len(), 7, "{text}");
+}
+
+#[test]
+fn secrets_never_appear_in_errors_or_debug() {
+    let raw = RawConfig {
+        gong_webhook_secrets: Some("[\"s3cr3t-value-0123456789\", \"\"]".into()),
+        gong_api_key: Some("key:s3cr3t-value-0123456789".into()),
+        ..Default::default()
+    };
+    let err = Config::from_raw(raw).unwrap_err();
+    assert!(!err.to_string().contains("s3cr3t-value-0123456789"));
+
+    let raw = RawConfig {
+        gong_webhook_secrets: Some("[\"s3cr3t-value-0123456789\"]".into()),
+        gong_api_key: Some("key:s3cr3t-value-0123456789".into()),
+        ..Default::default()
+    };
+    let c = Config::from_raw(raw).unwrap();
+    assert!(!format!("{c:?}").contains("s3cr3t-value-0123456789"));
+}
+
+#[test]
+fn file_variants_are_read_and_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets");
+    std::fs::write(&path, "[\"from-file-secret-0123\"]\n").unwrap();
+    let raw = RawConfig {
+        gong_webhook_secrets_file: Some(path),
+        ..Default::default()
+    };
+    let c = Config::from_raw(raw).unwrap();
+    assert_eq!(
+        c.webhook.hs256_secrets[0].expose_secret(),
+        "from-file-secret-0123"
+    );
+
+    let raw = RawConfig {
+        admin_token_file: Some(dir.path().join("missing")),
+        ..Default::default()
+    };
+    let err = Config::from_raw(raw).unwrap_err();
+    assert!(err.0[0].starts_with("ADMIN_TOKEN_FILE: cannot read"));
+}
+
+#[test]
+fn serve_fails_closed_without_verification() {
+    let c = Config::from_raw(RawConfig::default()).unwrap();
+    assert!(c.check_serve().unwrap_err().0[0].contains("GONG_WEBHOOK_PUBLIC_KEYS"));
+
+    let c = Config::from_raw(RawConfig {
+        gong_webhook_allow_unsigned: Some("true".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(c.check_serve().unwrap_err().0[0].contains("loopback"));
+
+    let c = Config::from_raw(RawConfig {
+        gong_webhook_allow_unsigned: Some("true".into()),
+        bind_addr: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(c.check_serve().is_ok());
+
+    // Keys configured as well do not make "unsigned" acceptable on a public address.
+    let c = Config::from_raw(RawConfig {
+        gong_webhook_allow_unsigned: Some("true".into()),
+        gong_webhook_secrets: Some("[\"a-long-enough-secret-value\"]".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(c.check_serve().unwrap_err().0[0].contains("loopback"));
+}
+
+#[test]
+fn warehouse_follows_snowflake_then_database_url() {
+    let c = Config::from_raw(RawConfig {
+        database_url: Some("postgres://127.0.0.1/test".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.warehouse, WarehouseKind::Postgres);
+    let c = Config::from_raw(RawConfig {
+        snowflake_account: Some("acme".into()),
+        snowflake_user: Some("u".into()),
+        snowflake_password: Some("p".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.warehouse, WarehouseKind::Snowflake);
+    assert_eq!(
+        c.snowflake.unwrap().host,
+        "acme.snowflakecomputing.com".to_string()
+    );
+    assert_eq!(
+        c.reconcile_interval,
+        Some(Duration::from_secs(900)),
+        "unchanged"
+    );
+    let c = Config::from_raw(RawConfig {
+        gong_reconcile_interval: Some("0".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.reconcile_interval, None);
+}
