@@ -22,6 +22,7 @@ use crate::gong::GongLink;
 use crate::http::{self, AppState};
 use crate::inbox::Inbox;
 use crate::insights::{Rules, RulesError};
+use crate::notify::{self, NotifyError, Publisher};
 use crate::pipeline::{self, Pipeline, Settings};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
@@ -56,6 +57,29 @@ pub enum AppError {
     },
     #[error("server error: {0}")]
     Server(std::io::Error),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+}
+
+/// The outbox publisher, when `REDIS_URL` is set, woken through `wake` (the pipeline's
+/// [`Pipeline::outbox_wake`]).
+pub fn publisher(
+    config: &Config,
+    store: &Store,
+    wake: Arc<tokio::sync::Notify>,
+) -> Result<Option<Publisher>, AppError> {
+    let Some(url) = config.redis_url.clone() else {
+        return Ok(None);
+    };
+    let settings = notify::Settings {
+        url,
+        ttl: config.redis_notification_ttl,
+        stream_maxlen: config.redis_stream_maxlen,
+        prefix: config.redis_prefix.clone(),
+        retry_base: config.retry_backoff,
+        retry_max: config.retry_backoff_max,
+    };
+    Ok(Some(Publisher::new(store.clone(), settings, wake)?))
 }
 
 /// A started service. Dropping it does not stop it; call [`RunningApp::shutdown`].
@@ -141,6 +165,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         // One instance owns a SQLite store: leases left by a killed process belong to
         // nobody, so their events need not wait for the leases to run out.
         let released = store.release_leases(now_ms()).await?;
+        store.release_outbox_leases().await?;
         if released > 0 {
             tracing::warn!(
                 events = released,
@@ -162,6 +187,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
 
     report_startup(&config, &verifier, &store, addr);
 
+    let publisher = publisher(&config, &store, pipeline.outbox_wake().clone())?;
     let ready = Arc::new(AtomicBool::new(true));
     let state = Arc::new(AppState {
         verifier,
@@ -172,7 +198,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         pipeline: pipeline.clone(),
         admin_token: config.admin_token.clone(),
         workers: config.workers,
-        redis_configured: config.redis_url.is_some(),
+        publisher: publisher.clone(),
     });
     let router = http::router(state, config.max_body_bytes);
 
@@ -180,8 +206,10 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     let maintenance = tokio::spawn(maintain(
         store.clone(),
         pipeline.clone(),
+        config.outbox_retention,
         shutdown.subscribe(),
     ));
+    let publishing = publisher.as_ref().map(|p| p.spawn(shutdown.subscribe()));
     let workers = pipeline.spawn_workers(shutdown.subscribe());
     let reconciler = match (pipeline.gong(), config.reconcile_interval) {
         (Some(gong), Some(every)) => {
@@ -245,6 +273,13 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         {
             tracing::error!("workers did not finish their batches within the grace period");
         }
+        // The publisher stops after its batch: what it did not mark is published (once,
+        // by the script's guard) after a restart.
+        if let Some(p) = publishing
+            && tokio::time::timeout(SHUTDOWN_GRACE, p).await.is_err()
+        {
+            tracing::error!("the outbox publisher did not stop within the grace period");
+        }
         if let Some(r) = reconciler {
             r.abort();
         }
@@ -263,9 +298,31 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     })
 }
 
+/// Deletes published notifications older than `retention`, a small batch at a time so that
+/// no statement holds the store long; unpublished ones are never deleted.
+async fn prune_outbox(store: &Store, retention: Duration) {
+    const BATCH: i64 = 1_000;
+    let before = now_ms() - retention.as_millis() as i64;
+    for _ in 0..100 {
+        match store.prune_outbox(before, BATCH).await {
+            Ok(n) if (n as i64) < BATCH => return,
+            Ok(_) => tokio::task::yield_now().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox prune failed");
+                return;
+            }
+        }
+    }
+}
+
 /// Periodic housekeeping: the queue gauges, the replay cache, and a probe of the
 /// warehouse while its breaker is open.
-async fn maintain(store: Store, pipeline: Pipeline, mut stop: watch::Receiver<bool>) {
+async fn maintain(
+    store: Store,
+    pipeline: Pipeline,
+    outbox_retention: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut depth_tick = tokio::time::interval(DEPTH_REFRESH);
     let mut prune_tick = tokio::time::interval(REPLAY_PRUNE_EVERY);
     loop {
@@ -292,6 +349,7 @@ async fn maintain(store: Store, pipeline: Pipeline, mut stop: watch::Receiver<bo
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "replay cache prune failed"),
                 }
+                prune_outbox(&store, outbox_retention).await;
             }
             _ = stop.changed() => return,
         }

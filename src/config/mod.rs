@@ -72,6 +72,11 @@ pub struct Config {
     pub snowflake: Option<SnowflakeConfig>,
     pub redis_url: Option<SecretString>,
     pub redis_notification_ttl: Duration,
+    pub redis_stream_maxlen: u64,
+    /// `sophia:gong` unless `REDIS_KEY_PREFIX` says otherwise (several environments on one
+    /// Redis, tests).
+    pub redis_prefix: String,
+    pub outbox_retention: Duration,
     pub bind_addr: SocketAddr,
     pub admin_token: Option<SecretString>,
     pub max_body_bytes: usize,
@@ -193,6 +198,24 @@ impl Config {
             raw.redis_notification_ttl.as_deref(),
             "7d",
         );
+        let redis_stream_maxlen = p.positive_int(
+            "REDIS_STREAM_MAXLEN",
+            raw.redis_stream_maxlen.as_deref(),
+            100_000,
+        );
+        let redis_prefix = raw
+            .redis_key_prefix
+            .take()
+            .map(|s| s.trim().trim_end_matches(':').to_owned())
+            .unwrap_or_else(|| "sophia:gong".into());
+        if redis_prefix.is_empty() || redis_prefix.contains(char::is_whitespace) {
+            p.add(
+                "REDIS_KEY_PREFIX",
+                "must be a non-empty name without spaces",
+            );
+        }
+        let outbox_retention =
+            p.duration("OUTBOX_RETENTION", raw.outbox_retention.as_deref(), "7d");
 
         let bind_addr = match raw.bind_addr.as_deref().unwrap_or("0.0.0.0:8080").parse() {
             Ok(a) => a,
@@ -291,6 +314,9 @@ impl Config {
             snowflake,
             redis_url,
             redis_notification_ttl,
+            redis_stream_maxlen,
+            redis_prefix,
+            outbox_retention,
             bind_addr,
             admin_token,
             max_body_bytes,

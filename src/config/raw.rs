@@ -152,6 +152,15 @@ pub struct RawConfig {
     /// TTL of stored notifications [default: 7d]
     #[arg(long, env = "REDIS_NOTIFICATION_TTL", global = true)]
     pub redis_notification_ttl: Option<String>,
+    /// Approximate cap of the notification stream [default: 100000]
+    #[arg(long, env = "REDIS_STREAM_MAXLEN", global = true)]
+    pub redis_stream_maxlen: Option<String>,
+    /// Prefix of every channel, key and stream [default: sophia:gong]
+    #[arg(long, env = "REDIS_KEY_PREFIX", global = true)]
+    pub redis_key_prefix: Option<String>,
+    /// Published notifications are deleted from the outbox after this [default: 7d]
+    #[arg(long, env = "OUTBOX_RETENTION", global = true)]
+    pub outbox_retention: Option<String>,
     /// Listen address [default: 0.0.0.0:8080]
     #[arg(long, env = "BIND_ADDR", global = true)]
     pub bind_addr: Option<String>,

@@ -52,7 +52,8 @@ pub struct AppState {
     /// `None`: the admin API is off (404).
     pub admin_token: Option<SecretString>,
     pub workers: usize,
-    pub redis_configured: bool,
+    /// `None`: no REDIS_URL, notifications stay in the outbox.
+    pub publisher: Option<crate::notify::Publisher>,
 }
 
 /// An error answer. Each variant documents why it maps to its status.
@@ -308,6 +309,36 @@ fn url_key_param(query: &str) -> Option<String> {
 
 /// Each dependency's state. Only the store decides the status code (503 when it is down:
 /// webhooks cannot be accepted); anything else down makes the service `degraded`, since
+/// Redis as the publisher sees it: a `PING` (bounded, so a hung Redis cannot hold
+/// `/health`), its breaker and its last error.
+async fn redis_health(p: &crate::notify::Publisher) -> (serde_json::Value, bool) {
+    let status = p.status();
+    let ping = tokio::time::timeout(Duration::from_secs(1), p.ping()).await;
+    let latency = match ping {
+        Ok(Ok(latency)) => Some(latency),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health: redis unreachable");
+            None
+        }
+        Err(_) => None,
+    };
+    let closed = status.breaker == crate::breaker::BreakerState::Closed;
+    let ok = latency.is_some() && closed;
+    let word = match (latency, closed) {
+        (None, _) => "down",
+        (Some(_), false) => "degraded",
+        (Some(_), true) => "ok",
+    };
+    let body = json!({
+        "status": word,
+        "latency_ms": latency.map(ms),
+        "circuit_breaker": status.breaker.as_str(),
+        "last_error": status.last_error.as_ref().map(|(e, _)| e),
+        "last_error_at": status.last_error.map(|(_, at)| at.to_rfc3339()),
+    });
+    (body, ok)
+}
+
 /// work is delayed but nothing is lost.
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let (store, store_ok) = match state.store.ping().await {
@@ -373,10 +404,12 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             )
         }
     };
-    let redis = if state.redis_configured {
-        json!({"status": "pending", "note": "notifications stay in the outbox until the publisher runs"})
-    } else {
-        json!({"status": "not_configured", "note": "notifications stay in the outbox"})
+    let (redis, redis_ok) = match &state.publisher {
+        None => (
+            json!({"status": "not_configured", "note": "notifications stay in the outbox"}),
+            true,
+        ),
+        Some(p) => redis_health(p).await,
     };
     let queue = match state.store.queue_stats(crate::verify::now_ms()).await {
         Ok(q) => json!({
@@ -389,7 +422,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     };
     let status = if !store_ok {
         "down"
-    } else if warehouse_ok && gong_ok {
+    } else if warehouse_ok && gong_ok && redis_ok {
         "ok"
     } else {
         "degraded"

@@ -213,4 +213,12 @@ impl Store {
             .await?
             .rows_affected()))
     }
+
+    /// Ends every outbox lease: on a SQLite store (one process) leases found at start were
+    /// held by a publisher that died, and need not wait to run out.
+    pub async fn release_outbox_leases(&self) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE outbox SET lease_id = NULL, lease_until_ms = NULL \
+             WHERE lease_id IS NOT NULL AND published_at_ms IS NULL";
+        Ok(with_pool!(self, p => sqlx::query(SQL).execute(p).await?.rows_affected()))
+    }
 }

@@ -131,6 +131,39 @@ async fn every_store_statement_runs(db: TestDb) {
     assert_eq!(store.outbox_entries().await.unwrap().len(), 1);
     assert_eq!(store.outbox_pending().await.unwrap(), 1);
 
+    // The publisher's side: claim, give back, claim again, mark, prune.
+    let rows = store.claim_outbox(10, MINUTE, t).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(
+        store.claim_outbox(10, MINUTE, t).await.unwrap().is_empty(),
+        "leased"
+    );
+    assert_eq!(store.release_outbox_leases().await.unwrap(), 1);
+    let rows = store.claim_outbox(10, MINUTE, t).await.unwrap();
+    let lease = rows[0].lease_id.clone().unwrap();
+    assert_eq!(
+        store
+            .retry_outbox(&[&lease], t, "redis down")
+            .await
+            .unwrap(),
+        1
+    );
+    let rows = store.claim_outbox(10, MINUTE, t).await.unwrap();
+    let lease = rows[0].lease_id.clone().unwrap();
+    assert_eq!(store.mark_published(&[&lease], t).await.unwrap(), 1);
+    assert_eq!(
+        store.mark_published(&[&lease], t).await.unwrap(),
+        0,
+        "fenced"
+    );
+    assert_eq!(store.outbox_pending().await.unwrap(), 0);
+    assert_eq!(
+        store.prune_outbox(t, 100).await.unwrap(),
+        0,
+        "not older than t"
+    );
+    assert_eq!(store.prune_outbox(t + 1, 100).await.unwrap(), 1);
+
     // Reprocessing by id and by period; stats; leases of a dead process released.
     assert_eq!(
         store

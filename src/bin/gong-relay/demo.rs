@@ -155,6 +155,7 @@ pub async fn run(
     }
     let config = Config::from_raw(raw)?;
     let store_url = redact_url(&config);
+    let redis = config.redis_url.is_some();
     let app = app::start(config).await?;
     let base = format!("http://{}", app.addr());
 
@@ -293,21 +294,48 @@ pub async fn run(
         }
     }
 
+    if redis {
+        // The publisher was woken by each batch: give it a moment to drain.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while app.store().outbox_pending().await? > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let outbox = app.store().outbox_entries().await?;
-    let _ = writeln!(
-        out,
-        "\n4. {} notification(s) in the outbox (Redis publishing is not configured: they wait there)",
-        outbox.len()
-    );
-    for n in outbox.iter().take(12) {
+    let published = outbox
+        .iter()
+        .filter(|n| n.published_at_ms.is_some())
+        .count();
+    let where_ = if redis {
+        format!("{published} published to Redis; `gong-relay watch` shows them live")
+    } else {
+        "Redis publishing is not configured: they wait in the outbox".to_owned()
+    };
+    let _ = writeln!(out, "\n4. {} notification(s): {where_}", outbox.len());
+    // One line per event: its result, and how many insight and action messages came with it.
+    let mut by_event: Vec<(&str, Vec<&gong_relay::store::OutboxEntry>)> = Vec::new();
+    for n in &outbox {
+        match by_event.iter_mut().find(|(e, _)| *e == n.event_id) {
+            Some((_, list)) => list.push(n),
+            None => by_event.push((&n.event_id, vec![n])),
+        }
+    }
+    for (_, list) in &by_event {
+        let Some(main) = list.iter().find(|n| {
+            n.message_type.ends_with("_processed") || n.message_type == "processing_error"
+        }) else {
+            continue;
+        };
+        let insights = list.iter().filter(|n| n.message_type == "insight").count();
+        let actions = list.iter().any(|n| n.message_type == "action_required");
         let _ = writeln!(
             out,
-            "   {:<16} {:<7} {}",
-            n.message_type, n.priority, n.notification_id
+            "   {:<16} {:<7} {}  (+{insights} insight(s){})",
+            main.message_type,
+            main.priority,
+            main.notification_id,
+            if actions { ", action_required" } else { "" }
         );
-    }
-    if outbox.len() > 12 {
-        let _ = writeln!(out, "   … and {} more", outbox.len() - 12);
     }
     let query = format!(
         "sqlite3 {} 'select call_id, priority from gong_calls_enhanced'",

@@ -4,6 +4,7 @@
 #[cfg(feature = "simulator")]
 mod demo;
 mod ops;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -43,9 +44,11 @@ enum Command {
     Reprocess(ReprocessArgs),
     /// Fetch the calls of a period from the Gong API and queue those never seen.
     Backfill(BackfillArgs),
-    /// Validate the configuration and reach the store, warehouse and Gong API; exit 0 or 1
-    /// with a readable report.
+    /// Validate the configuration and reach the store, warehouse, Gong API and Redis; exit
+    /// 0 or 1 with a readable report.
     CheckConfig,
+    /// Print notifications as agents receive them (needs REDIS_URL).
+    Watch(watch::WatchArgs),
     /// Run the Gong API simulator alone; `send` sends webhooks as a Gong automation rule.
     #[cfg(feature = "simulator")]
     SimulateGong(Box<gong_sim::cli::SimulateGong>),
@@ -161,6 +164,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Reprocess(args) => ops::reprocess(args, &config).await?,
         Command::Backfill(args) => ops::backfill(args, &config).await?,
         Command::CheckConfig => ops::check_config(&config).await?,
+        Command::Watch(args) => watch::run(args, &config).await?,
         #[cfg(feature = "simulator")]
         Command::Demo(_) | Command::SimulateGong(_) => {
             unreachable!("handled before the configuration")

@@ -41,10 +41,11 @@ pub async fn check_config(config: &Config) -> anyhow::Result<()> {
             );
         }
     }
-    match &config.redis_url {
+    match app::publisher(config, &store, Default::default())? {
         None => println!("redis: not configured (notifications stay in the outbox)"),
-        Some(_) => {
-            println!("redis: configured (publishing arrives with the notifications issue)")
+        Some(p) => {
+            let latency = p.ping().await?;
+            println!("redis: reachable in {:.1} ms", latency.as_secs_f64() * 1e3);
         }
     }
     store.close().await;
