@@ -13,20 +13,16 @@ use crate::helpers::*;
 use crate::pipeline::{call_webhook, simulator_with};
 
 /// A `gong-relay serve` child process.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     _dir: tempfile::TempDir,
 }
 
 impl Serve {
+    /// `serve` with the simulator as Gong, fast retries, then `extra`.
     async fn start(db: &TestDb, sim_url: &str, extra: &[(&str, &str)]) -> Serve {
         let mut env: Vec<(&str, String)> = vec![
-            (
-                "GONG_WEBHOOK_PUBLIC_KEYS",
-                json!([read_data("gong_rule_a.pub.b64")]).to_string(),
-            ),
-            ("GONG_WEBHOOK_PUBLIC_URL", PUBLIC_URL.into()),
             ("GONG_API_KEY", "sim-key:sim-secret".into()),
             ("GONG_API_BASE_URL", sim_url.into()),
             ("GONG_API_RATE_LIMIT", "100".into()),
@@ -36,8 +32,22 @@ impl Serve {
             ("RETRY_BACKOFF_MAX", "500ms".into()),
         ];
         env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Serve::start_with(db, &env)
+    }
+
+    /// `serve` that takes webhooks signed with rule key A, with `env` on top (and no Gong
+    /// API unless `env` names one).
+    pub(crate) fn start_with(db: &TestDb, env: &[(&str, String)]) -> Serve {
+        let mut all: Vec<(&str, String)> = vec![
+            (
+                "GONG_WEBHOOK_PUBLIC_KEYS",
+                json!([read_data("gong_rule_a.pub.b64")]).to_string(),
+            ),
+            ("GONG_WEBHOOK_PUBLIC_URL", PUBLIC_URL.into()),
+        ];
+        all.extend(env.iter().cloned());
         let dir = tempfile::tempdir().unwrap();
-        let (child, addr) = spawn_serve(db, dir.path(), &env);
+        let (child, addr) = spawn_serve(db, dir.path(), &all);
         Serve {
             child,
             base: format!("http://{addr}"),
@@ -59,14 +69,14 @@ impl Serve {
     }
 
     /// Sends a signed call webhook that must be accepted; returns the event id.
-    async fn post_call(&self, client: &reqwest::Client, call: &Value) -> String {
+    pub(crate) async fn post_call(&self, client: &reqwest::Client, call: &Value) -> String {
         let (status, json) = answer(self.send_call(client, call).await).await;
         assert_eq!(status, 200, "{json}");
         json["event_id"].as_str().unwrap().to_owned()
     }
 
     /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }

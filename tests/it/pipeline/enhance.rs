@@ -132,40 +132,16 @@ async fn emails_and_meetings_are_enhanced(db: TestDb) {
     let (sim, app) = start(&db, |_| {}, |_| {}).await;
     let call = sim.create_calls(1).remove(0);
     let call_id = call_id(&call);
-    // A Gong user, as the simulator knows them.
-    let user_email = call["parties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["affiliation"] == "Internal")
-        .unwrap()["emailAddress"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    let email = json!({"emailData": {
-        "id": "em-1001", "threadId": "th-1", "subject": "Contract renewal",
-        "from": {"email": "buyer@acme.example", "name": "Pat Buyer"},
-        "to": [{"email": user_email, "name": null}],
-        "sentAt": "2026-11-20T10:00:00-05:00", "direction": "Inbound",
-        "body": "Could you send the security questionnaire? We might cancel if legal review drags on.",
-        "crmContext": opportunity(40_000, "Renewal", "Open Renewal"),
-    }, "isTest": false});
-    let meeting = json!({"meetingData": {
-        "id": "mt-2002", "title": "Acme QBR", "start": "2026-11-21T15:00:00Z", "end": "2026-11-21T16:00:00Z",
-        "organizer": {"email": user_email},
-        "invitees": [{"email": "buyer@acme.example", "name": "Pat Buyer", "affiliation": "External"}],
-        "meetingUrl": "https://zoom.example/j/1", "callId": call_id,
-    }, "isTest": true});
+    let user = internal_email(&call);
     let mut events = Vec::new();
     for (path, body) in [
-        ("/webhook/gong/emails", &email),
-        ("/webhook/gong/meetings", &meeting),
+        ("/webhook/gong/emails", email_webhook(&user)),
+        (
+            "/webhook/gong/meetings",
+            meeting_webhook(&user, &call_id, true),
+        ),
     ] {
-        let body = serde_json::to_vec(body).unwrap();
-        let token = sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(path, &body));
-        let auth = format!("Bearer {token}");
-        events.push(app.accepted(path, &body, Some(&auth)).await);
+        events.push(post_hs256(&app, path, &body).await);
     }
     wait_all(&app, &events, "done", 30).await;
     let e = row(&app, &EMAILS, "em-1001").await.unwrap();

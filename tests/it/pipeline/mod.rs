@@ -6,7 +6,7 @@ mod enhance;
 mod failures;
 mod operate;
 mod outages;
-mod priorities;
+pub(crate) mod priorities;
 
 use gong_relay::config::RawConfig;
 use gong_relay::store::EventSummary;
@@ -49,7 +49,7 @@ pub fn pipeline_config(sim: &SimHandle) -> impl FnOnce(&mut RawConfig) + use<> {
 
 /// A simulator as `sim` tweaks it, and the app with [`pipeline_config`] over it, then
 /// `app`'s changes.
-async fn start(
+pub(crate) async fn start(
     db: &TestDb,
     sim: impl FnOnce(&mut SimConfig),
     app: impl FnOnce(&mut RawConfig),
@@ -91,7 +91,7 @@ async fn start_with_gong_failing(
     start(db, |c| c.fail_rate = 1.0, failing).await
 }
 
-async fn stop(app: TestApp, sim: SimHandle) {
+pub(crate) async fn stop(app: TestApp, sim: SimHandle) {
     app.stop().await;
     sim.shutdown().await;
 }
@@ -101,7 +101,7 @@ pub fn call_webhook(call_data: &Value) -> Vec<u8> {
 }
 
 /// The Gong id of a call as the simulator made it.
-fn call_id(call: &Value) -> String {
+pub(crate) fn call_id(call: &Value) -> String {
     call["metaData"]["id"].as_str().unwrap().to_owned()
 }
 
@@ -113,7 +113,7 @@ pub async fn post_call(app: &TestApp, call_data: &Value) -> String {
 }
 
 /// Posts each call's webhook, in order; returns their event ids.
-async fn post_calls(app: &TestApp, calls: &[Value]) -> Vec<String> {
+pub(crate) async fn post_calls(app: &TestApp, calls: &[Value]) -> Vec<String> {
     let mut events = Vec::new();
     for c in calls {
         events.push(post_call(app, c).await);
@@ -141,7 +141,7 @@ pub async fn wait_status(app: &TestApp, event_id: &str, status: &str, secs: u64)
     .await;
 }
 
-async fn wait_all(app: &TestApp, events: &[String], status: &str, secs: u64) {
+pub(crate) async fn wait_all(app: &TestApp, events: &[String], status: &str, secs: u64) {
     for e in events {
         wait_status(app, e, status, secs).await;
     }
@@ -224,4 +224,42 @@ fn opportunity(amount: u64, kind: &str, stage: &str) -> Value {
         "fields": [{"name": "Name", "value": format!("Acme - {kind}")}, {"name": "Type", "value": kind},
                    {"name": "StageName", "value": stage}, {"name": "Amount", "value": amount}],
         "timing": "Now"}]}])
+}
+
+/// The email address of an internal party of a call the simulator made (a Gong user).
+pub(crate) fn internal_email(call: &Value) -> String {
+    let parties = call["parties"].as_array().unwrap();
+    let user = parties.iter().find(|p| p["affiliation"] == "Internal");
+    user.unwrap()["emailAddress"].as_str().unwrap().to_owned()
+}
+
+/// An email webhook (`em-1001`) from a buyer to `user_email`: a churn phrase on a renewal
+/// (urgent).
+pub(crate) fn email_webhook(user_email: &str) -> Value {
+    json!({"emailData": {
+        "id": "em-1001", "threadId": "th-1", "subject": "Contract renewal",
+        "from": {"email": "buyer@acme.example", "name": "Pat Buyer"},
+        "to": [{"email": user_email, "name": null}],
+        "sentAt": "2026-11-20T10:00:00-05:00", "direction": "Inbound",
+        "body": "Could you send the security questionnaire? We might cancel if legal review drags on.",
+        "crmContext": opportunity(40_000, "Renewal", "Open Renewal"),
+    }, "isTest": false})
+}
+
+/// A meeting webhook (`mt-2002`) organized by `user_email`, recorded as call `call_id`.
+pub(crate) fn meeting_webhook(user_email: &str, call_id: &str, is_test: bool) -> Value {
+    json!({"meetingData": {
+        "id": "mt-2002", "title": "Acme QBR", "start": "2026-11-21T15:00:00Z", "end": "2026-11-21T16:00:00Z",
+        "organizer": {"email": user_email},
+        "invitees": [{"email": "buyer@acme.example", "name": "Pat Buyer", "affiliation": "External"}],
+        "meetingUrl": "https://zoom.example/j/1", "callId": call_id,
+    }, "isTest": is_test})
+}
+
+/// Posts `body` to `path` with an HS256 bearer token, expecting a 200; returns the event id.
+pub(crate) async fn post_hs256(app: &TestApp, path: &str, body: &Value) -> String {
+    let body = serde_json::to_vec(body).unwrap();
+    let token = sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(path, &body));
+    let auth = format!("Bearer {token}");
+    app.accepted(path, &body, Some(&auth)).await
 }

@@ -2,6 +2,7 @@
 //! context, and urgent and high calls ask for action.
 
 use gong_relay::warehouse::CALLS;
+use gong_sim::SimHandle;
 use serde_json::{Value, json};
 
 use super::*;
@@ -60,36 +61,43 @@ fn shape(
     *transcript = Value::Array(monologues);
 }
 
-async fn priorities_follow_the_signals(db: TestDb) {
-    let (sim, app) = start(&db, |_| {}, |_| {}).await;
-    let churn = "Honestly we are thinking about whether to cancel and switch to another vendor.";
+const CHURN: &str =
+    "Honestly we are thinking about whether to cancel and switch to another vendor.";
+
+/// Four new calls in the simulator, shaped to come out high, urgent, urgent (a renewal)
+/// and low, in that order: each call's length, what the customer says, whether a
+/// competitor tracker fires, and its opportunity.
+pub(crate) fn signal_calls(sim: &SimHandle) -> [Value; 4] {
     let demo = "Chorus showed us a demo last week.";
-    // Each call's length, what the customer says, whether a competitor tracker fires, and
-    // its opportunity.
     let table: [(u64, &[&str], bool, Value); 4] = [
         (
             1800,
-            &[churn, demo],
+            &[CHURN, demo],
             true,
             opportunity(20_000, "New Business", "Discovery"),
         ),
         (
             2400,
-            &[churn],
+            &[CHURN],
             false,
             opportunity(250_000, "New Business", "Negotiation"),
         ),
         (
             2400,
-            &[churn],
+            &[CHURN],
             false,
             opportunity(30_000, "Renewal", "Open Renewal"),
         ),
         (180, &["Sounds good, talk soon."], false, json!([])),
     ];
-    let calls = table.map(|(duration, lines, competitor, context)| {
+    table.map(|(duration, lines, competitor, context)| {
         sim.create_call_with(|d, t| shape(d, t, duration, lines, competitor, &context))
-    });
+    })
+}
+
+async fn priorities_follow_the_signals(db: TestDb) {
+    let (sim, app) = start(&db, |_| {}, |_| {}).await;
+    let calls = signal_calls(&sim);
     let events = post_calls(&app, &calls).await;
     wait_all(&app, &events, "done", 30).await;
     let [high, urgent, renewal, low] = &calls;
@@ -119,7 +127,7 @@ async fn priorities_follow_the_signals(db: TestDb) {
             .iter()
             .any(|e| e["tracker"] == json!("Competitors"))
     );
-    assert!(evidence.iter().any(|e| e["text"] == json!(churn)
+    assert!(evidence.iter().any(|e| e["text"] == json!(CHURN)
         && e["timestamp_ms"] == json!(5000)
         && e["speaker_id"].is_string()));
     assert!(!high_row["next_steps"].as_array().unwrap().is_empty());
