@@ -2,7 +2,8 @@
 # Runs the whole test suite: unit tests and integration tests, the store tests on SQLite
 # and on PostgreSQL. PostgreSQL is started if it is installed but down; where it cannot be
 # had, the PostgreSQL cases are skipped and this script says so loudly (CI allows no skip:
-# it sets GONG_RELAY_REQUIRE_PG=1, and then a missing PostgreSQL fails the run).
+# it sets GONG_RELAY_REQUIRE_PG=1, and then a missing PostgreSQL fails the run). The same for
+# Redis and the notification tests (GONG_RELAY_REQUIRE_REDIS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,10 +41,24 @@ else
   echo "################################################################"
 fi
 
+REDIS_URL_FOR_TESTS="${GONG_RELAY_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+if command -v redis-cli >/dev/null 2>&1 && [ "$(redis-cli -u "$REDIS_URL_FOR_TESTS" ping 2>/dev/null)" = "PONG" ]; then
+  export GONG_RELAY_REQUIRE_REDIS=1
+  echo "== Redis at $REDIS_URL_FOR_TESTS: the notification tests run"
+elif [ "${GONG_RELAY_REQUIRE_REDIS:-0}" = "1" ]; then
+  echo "error: Redis is required (GONG_RELAY_REQUIRE_REDIS=1) but does not answer at $REDIS_URL_FOR_TESTS" >&2
+  exit 1
+else
+  skipped="${skipped:+$skipped; }Redis ($REDIS_URL_FOR_TESTS does not answer; start redis-server or set GONG_RELAY_TEST_REDIS_URL)"
+  echo "################################################################"
+  echo "## WARNING: SKIPPING the notification test cases: Redis does not answer"
+  echo "################################################################"
+fi
+
 cargo test --locked --all-targets "$@"
 
 if [ -n "$skipped" ]; then
   echo "################################################################"
-  echo "## WARNING: the PostgreSQL test cases were SKIPPED: $skipped"
+  echo "## WARNING: test cases were SKIPPED: $skipped"
   echo "################################################################"
 fi

@@ -7,6 +7,7 @@ mod demo;
 mod durability;
 mod gong_link;
 mod layout;
+mod notifications;
 mod pipeline;
 mod processes;
 mod queue;
