@@ -8,23 +8,18 @@
 //!   cargo run --release --example bench_pipeline -- [webhooks (1000)]
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use gong_relay::app;
-use gong_relay::config::{Config, RawConfig};
+mod common;
+
+use gong_relay::config::RawConfig;
 use gong_relay::verify::now_ms;
 use gong_relay::warehouse::CALLS;
-use gong_sim::{self as simulator, RuleKey, SendOptions, SimConfig};
-
-const KEY: &str = include_str!("../tests/data/gong_rule_a.key.pem");
-const PUBLIC_KEY: &str = include_str!("../tests/data/gong_rule_a.pub.b64");
+use gong_sim::{self as simulator, SimConfig};
 
 #[tokio::main]
 async fn main() {
-    let count: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1000);
+    let count = common::webhooks_arg();
     let sim = simulator::start(SimConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         rate_limit: 3.0,
@@ -38,39 +33,20 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let raw = RawConfig {
-        bind_addr: Some("127.0.0.1:0".into()),
-        database_url: Some(database_url.clone()),
-        gong_webhook_public_keys: Some(format!("[\"{}\"]", PUBLIC_KEY.trim())),
+    let running = common::start(RawConfig {
+        database_url: Some(database_url),
         gong_api_key: Some("sim-key:sim-secret".into()),
         gong_api_base_url: Some(sim.base_url()),
         gong_reconcile_interval: Some("0".into()),
-        log_level: Some("warn".into()),
         ..Default::default()
-    };
-    let config = Config::from_raw(raw).expect("valid configuration");
-    gong_relay::telemetry::init_logging(config.log_format, &config.log_level);
-    let running = app::start(config).await.expect("service starts");
+    })
+    .await;
     let store = running.store().clone();
-
-    let key = RuleKey::from_pkcs8_pem(KEY).expect("test key");
-    let opts = SendOptions {
-        to: format!("http://{}/webhook/gong/calls", running.addr()),
-        count,
-        rate: 0.0,
-        simulator: Some(sim.base_url()),
-        ..SendOptions::default()
-    };
     println!(
         "{count} call webhooks at once; simulator 3.0/s burst 10; service defaults; store {}",
         store.backend()
     );
-    let started = Instant::now();
-    let report = simulator::send_webhooks(&key, &opts)
-        .await
-        .expect("webhooks sent");
-    let sent_in = started.elapsed();
-    assert_eq!(report.accepted, count, "every webhook accepted: {report:?}");
+    let (started, sent_in) = common::burst(&running, count, Some(sim.base_url())).await;
 
     loop {
         let q = store.queue_stats(now_ms()).await.expect("queue stats");
