@@ -76,8 +76,10 @@ pub fn publisher(
         ttl: config.redis_notification_ttl,
         stream_maxlen: config.redis_stream_maxlen,
         prefix: config.redis_prefix.clone(),
-        retry_base: config.retry_backoff,
-        retry_max: config.retry_backoff_max,
+        // Redis outages are usually short: come back within a second at first (not after
+        // the events' RETRY_BACKOFF), and at most every 30 s however long it lasts.
+        retry_base: config.retry_backoff.min(Duration::from_secs(1)),
+        retry_max: config.retry_backoff_max.min(Duration::from_secs(30)),
     };
     Ok(Some(Publisher::new(store.clone(), settings, wake)?))
 }

@@ -36,7 +36,7 @@ mod queue;
 mod rate;
 pub use admin::{EventFilter, EventSummary, InternalEvent, QueueStats};
 pub use outbox::{OutboxEntry, OutboxMessage};
-pub use queue::{Claimed, Final};
+pub use queue::{Claimed, Final, Retry};
 pub use rate::{Permit, SharedRate};
 
 #[derive(Debug, thiserror::Error)]
