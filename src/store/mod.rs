@@ -398,6 +398,15 @@ impl Store {
         }
     }
 
+    /// What a claiming subquery appends: PostgreSQL's claimers lock the rows they take and
+    /// skip those others hold; SQLite has one writer, so its UPDATE is atomic as it is.
+    fn skip_locked(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// Creates or upgrades the tables.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         // The warehouse's migrator records its versions in the same `_sqlx_migrations`

@@ -89,43 +89,22 @@ impl Store {
         let returning = "RETURNING event_id, kind, source_id, payload, request_id, is_test, \
                          received_at_ms, auth_method, key_id, body_sha256, attempts, generation, \
                          lease_id, updated_at_ms AS claimed_at_ms";
-        Ok(match self {
-            Store::Sqlite(p) => {
-                // SQLite has one writer: the UPDATE is atomic without row locks.
-                let ready = READY.replace("{now}", "?1");
-                let sql = format!(
-                    "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
-                     lease_id = ?2 || ':' || event_id, lease_until_ms = ?1 + ?3, \
-                     updated_at_ms = ?1 \
-                     WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
-                     ORDER BY run_at_ms LIMIT ?4) {returning}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(now_ms)
-                    .bind(&lease)
-                    .bind(lease_ms)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?
-            }
-            Store::Postgres(p) => {
-                let ready = READY.replace("{now}", "$1");
-                let sql = format!(
-                    "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
-                     lease_id = $2 || ':' || event_id, lease_until_ms = $1 + $3, \
-                     updated_at_ms = $1 \
-                     WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
-                     ORDER BY run_at_ms LIMIT $4 FOR UPDATE SKIP LOCKED) {returning}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(now_ms)
-                    .bind(&lease)
-                    .bind(lease_ms)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?
-            }
-        })
+        let lock = self.skip_locked();
+        let ready = READY.replace("{now}", "$1");
+        let sql = format!(
+            "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
+             lease_id = $2 || ':' || event_id, lease_until_ms = $1 + $3, \
+             updated_at_ms = $1 \
+             WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
+             ORDER BY run_at_ms LIMIT $4 {lock}) {returning}"
+        );
+        Ok(with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms)
+            .bind(&lease)
+            .bind(lease_ms)
+            .bind(limit)
+            .fetch_all(p)
+            .await?))
     }
 
     /// Marks a claimed event done. False when the lease is no longer ours.
