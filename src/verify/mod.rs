@@ -196,6 +196,13 @@ impl Verifier {
         let mut problems = Vec::new();
         let rs256 = keys::rs256_keys(&cfg.rs256_public_keys, &mut problems);
         let hs256 = keys::hs256_keys(&cfg.hs256_secrets, &mut problems);
+        if let Some(url) = &cfg.public_url
+            && !webhook_url::is_usable_public_url(url)
+        {
+            problems.push(
+                "GONG_WEBHOOK_PUBLIC_URL: must be an absolute http:// or https:// URL".into(),
+            );
+        }
         if !problems.is_empty() {
             return Err(crate::config::ConfigError(problems));
         }
@@ -290,5 +297,18 @@ mod tests {
         assert!(err.0[0].contains("entry 1"));
         assert!(err.0[1].contains("entry 2"));
         assert!(!err.to_string().contains("short\""));
+    }
+
+    #[test]
+    fn a_public_url_that_no_claim_can_match_is_reported() {
+        let cfg = WebhookAuthConfig {
+            public_url: Some("https://relay example.com".into()),
+            ..Default::default()
+        };
+        let err = Verifier::new(&cfg).err().unwrap();
+        assert_eq!(
+            err.0,
+            ["GONG_WEBHOOK_PUBLIC_URL: must be an absolute http:// or https:// URL"]
+        );
     }
 }
