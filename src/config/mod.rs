@@ -1,4 +1,4 @@
-//! Configuration: every variable of design §3, read once at start and validated as a whole.
+//! Configuration: every variable (the README's Configuration table), read once at start and validated as a whole.
 //!
 //! Values arrive as raw strings (from flags, the environment or `.env`, all through clap) and
 //! are validated here in one pass, so a bad configuration is reported with one line per

@@ -98,13 +98,15 @@ impl Store {
              WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
              ORDER BY run_at_ms LIMIT $4 {lock}) {returning}"
         );
-        Ok(with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(now_ms)
             .bind(&lease)
             .bind(lease_ms)
             .bind(limit)
             .fetch_all(p)
-            .await?))
+            .await?),
+        )
     }
 
     /// Marks a claimed event done. False when the lease is no longer ours.

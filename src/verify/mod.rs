@@ -42,6 +42,26 @@ pub enum EventKind {
     Meeting,
 }
 
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Kinds are serialized by their stored name (admin API answers, logs).
+impl serde::Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A kind equals its stored name (`kind == "call"`).
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl EventKind {
     pub const ALL: [EventKind; 3] = [EventKind::Call, EventKind::Email, EventKind::Meeting];
 
@@ -105,7 +125,7 @@ impl AuthMethod {
     }
 }
 
-/// Why a webhook was refused with 401. The codes are the contract of design §4.
+/// Why a webhook was refused with 401. The codes are a contract (the README's "What it answers"; architecture §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     MissingToken,
