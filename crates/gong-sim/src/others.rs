@@ -16,19 +16,23 @@ use gong_api::models::{
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::Sim;
 use super::api::{json_body, parse_time};
 use super::corpus::{Call, gong_id};
 use super::pages::filter_key;
 use super::reply::{ApiError, ApiResult, ok};
 use super::text::{MANAGERS, TRACKERS};
 use super::wire::{at_digits, iso};
+use super::{Sim, stats};
 
 pub fn routes() -> Router<Arc<Sim>> {
     Router::new()
         .route("/v2/users", get(list_users))
         .route("/v2/users/{id}", get(get_user))
         .route("/v2/users/extensive", post(users_extensive))
+        .route("/v2/stats/interaction", post(stats::stats_interaction))
+        .route("/v2/stats/activity/aggregate", post(stats::stats_aggregate))
+        .route("/v2/stats/activity/day-by-day", post(stats::stats_daily))
+        .route("/v2/stats/activity/scorecards", post(stats::scorecards))
         .route("/v2/settings/trackers", get(trackers))
         .route("/v2/workspaces", get(workspaces))
         .route("/v2/meetings", post(create_meeting))
@@ -40,12 +44,17 @@ pub fn routes() -> Router<Arc<Sim>> {
             "/v2/data-privacy/data-for-email-address",
             get(data_for_email),
         )
-        .merge(super::stats::routes())
 }
 
 pub(crate) fn users(sim: &Sim) -> Vec<User> {
     let g = sim.generator.lock().unwrap_or_else(|e| e.into_inner());
     g.users.iter().map(|u| u.model.clone()).collect()
+}
+
+/// A filter's list of ids, numbers or strings, as strings (`None` when it has none).
+pub(crate) fn id_list(v: &Value) -> Option<Vec<String>> {
+    let id = |v: &Value| v.as_str().map_or_else(|| v.to_string(), String::from);
+    v.as_array().map(|a| a.iter().map(id).collect())
 }
 
 pub(crate) fn id_of(id: &Option<GongId>) -> &str {
@@ -76,11 +85,7 @@ async fn users_extensive(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult 
     let f = &body["filter"];
     let from = parse_time(&f["createdFromDateTime"], "createdFromDateTime")?;
     let to = parse_time(&f["createdToDateTime"], "createdToDateTime")?;
-    let ids: Option<Vec<String>> = f["userIds"].as_array().map(|a| {
-        a.iter()
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), String::from))
-            .collect()
-    });
+    let ids = id_list(&f["userIds"]);
     let hits: Vec<User> = users(&sim)
         .into_iter()
         .filter(|u| {

@@ -1,13 +1,11 @@
-//! Gong's stats endpoints: interaction stats, activity (aggregate and day by day) and
-//! answered scorecards, per user over a period of company-zone days, derived from the
+//! Gong's stats endpoints (routed in `others`): interaction stats, activity (aggregate
+//! and day by day) and answered scorecards, per user over a period of company-zone days, derived from the
 //! corpus so their numbers agree with the calls.
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::routing::post;
 use chrono::{DateTime, Duration as Span, FixedOffset, NaiveDate};
 use gong_api::models::{
     AnsweredScorecard, DailyActivity, GongId, NamedValue, PersonInteractionStats, Records,
@@ -18,19 +16,11 @@ use serde_json::{Map, Value, json};
 use super::Sim;
 use super::api::json_body;
 use super::corpus::Call;
-use super::others::{id_of, users};
+use super::others::{id_list, id_of, users};
 use super::pages::filter_key;
 use super::reply::{ApiError, ApiResult, ok};
 use super::text::MANAGERS;
 use super::wire::{at_digits, ids_as_numbers, iso, null_lists};
-
-pub fn routes() -> Router<Arc<Sim>> {
-    Router::new()
-        .route("/v2/stats/interaction", post(stats_interaction))
-        .route("/v2/stats/activity/aggregate", post(stats_aggregate))
-        .route("/v2/stats/activity/day-by-day", post(stats_daily))
-        .route("/v2/stats/activity/scorecards", post(scorecards))
-}
 
 /// Stats days are dates in the company's time zone (assumed US/Pacific, summer offset).
 fn company_tz() -> FixedOffset {
@@ -105,7 +95,7 @@ fn envelope(key: &str, items: Value, from: NaiveDate, to: NaiveDate) -> Value {
     b
 }
 
-async fn stats_interaction(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
+pub(crate) async fn stats_interaction(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
     let f = json_body(&body)?["filter"].clone();
     let (from, to) = period(&f, "fromDate", "toDate")?;
     let calls = sim.read_calls();
@@ -213,7 +203,7 @@ fn activities(hosted: Value, attended: Value, commented: Value, none: Value) -> 
     s
 }
 
-async fn stats_aggregate(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
+pub(crate) async fn stats_aggregate(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
     let f = json_body(&body)?["filter"].clone();
     let (from, to) = period(&f, "fromDate", "toDate")?;
     let all = sim.read_calls();
@@ -241,7 +231,7 @@ async fn stats_aggregate(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult 
     )))
 }
 
-async fn stats_daily(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
+pub(crate) async fn stats_daily(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
     let f = json_body(&body)?["filter"].clone();
     let (from, to) = period(&f, "fromDate", "toDate")?;
     if (to - from).num_days() > 366 {
@@ -299,18 +289,14 @@ const SCORECARD_IDS: &[&str] = &[
 
 /// A quarter of external calls have an answered scorecard. Ids are numbers here, as the
 /// spec types them for this endpoint only.
-async fn scorecards(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
+pub(crate) async fn scorecards(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
     let body = json_body(&body)?;
     let f = &body["filter"];
     let call_from = parse_date(&f["callFromDate"], "callFromDate")?;
     let call_to = parse_date(&f["callToDate"], "callToDate")?;
     let review_from = parse_date(&f["reviewFromDate"], "reviewFromDate")?;
     let review_to = parse_date(&f["reviewToDate"], "reviewToDate")?;
-    let reviewed: Option<Vec<String>> = f["reviewedUserIds"].as_array().map(|a| {
-        a.iter()
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), String::from))
-            .collect()
-    });
+    let reviewed = id_list(&f["reviewedUserIds"]);
     let managers: Vec<String> = {
         let g = sim.generator.lock().unwrap_or_else(|e| e.into_inner());
         MANAGERS.iter().map(|&m| g.users[m].id.clone()).collect()
