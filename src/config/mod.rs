@@ -198,6 +198,14 @@ impl Config {
             raw.redis_notification_ttl.as_deref(),
             "7d",
         );
+        // The TTL key is also what keeps a re-sent notification from being published
+        // twice: it must outlive a crashed publisher's lease and retries by far.
+        if redis_notification_ttl < Duration::from_secs(600) {
+            p.add(
+                "REDIS_NOTIFICATION_TTL",
+                "must be at least 10m (it guards against publishing a notification twice)",
+            );
+        }
         let redis_stream_maxlen = p.positive_int(
             "REDIS_STREAM_MAXLEN",
             raw.redis_stream_maxlen.as_deref(),
