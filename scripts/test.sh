@@ -42,6 +42,8 @@ else
 fi
 
 cargo test --locked --all-targets "$@"
+# The examples in the crates' documentation (gong-api's is its first page).
+cargo test --locked --doc --workspace
 
 if [ -n "$skipped" ]; then
   echo "################################################################"
