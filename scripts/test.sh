@@ -27,9 +27,10 @@ skipped=""
 if start_pg; then
   export GONG_RELAY_REQUIRE_PG=1
   echo "== PostgreSQL at 127.0.0.1:5432: the store tests run on SQLite and on PostgreSQL"
-  # Databases left behind by interrupted earlier runs.
+  # Databases left behind by interrupted earlier runs (not FORCE: a database still in use
+  # belongs to a run going on beside this one, whose tests it would break).
   psql "$PG_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'gr\_test\_%'" 2>/dev/null |
-    while read -r db; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true; done
+    while read -r db; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
 else
   if [ "${GONG_RELAY_REQUIRE_PG:-0}" = "1" ]; then
     echo "error: PostgreSQL is required (GONG_RELAY_REQUIRE_PG=1) but does not answer on 127.0.0.1:5432" >&2
@@ -56,6 +57,8 @@ else
 fi
 
 cargo test --locked --all-targets "$@"
+# The examples in the crates' documentation (gong-api's is its first page).
+cargo test --locked --doc --workspace
 
 if [ -n "$skipped" ]; then
   echo "################################################################"

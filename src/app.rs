@@ -76,8 +76,10 @@ pub fn publisher(
         ttl: config.redis_notification_ttl,
         stream_maxlen: config.redis_stream_maxlen,
         prefix: config.redis_prefix.clone(),
-        retry_base: config.retry_backoff,
-        retry_max: config.retry_backoff_max,
+        // Redis outages are usually short: come back within a second at first (not after
+        // the events' RETRY_BACKOFF), and at most every 30 s however long it lasts.
+        retry_base: config.retry_backoff.min(Duration::from_secs(1)),
+        retry_max: config.retry_backoff_max.min(Duration::from_secs(30)),
     };
     Ok(Some(Publisher::new(store.clone(), settings, wake)?))
 }
@@ -209,7 +211,9 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         config.outbox_retention,
         shutdown.subscribe(),
     ));
-    let publishing = publisher.as_ref().map(|p| p.spawn(shutdown.subscribe()));
+    // Stopped after the workers, so that their last batches' notifications go out too.
+    let (stop_publishing, publishing_rx) = watch::channel(false);
+    let publishing = publisher.as_ref().map(|p| p.spawn(publishing_rx));
     let workers = pipeline.spawn_workers(shutdown.subscribe());
     let reconciler = match (pipeline.gong(), config.reconcile_interval) {
         (Some(gong), Some(every)) => {
@@ -273,11 +277,13 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         {
             tracing::error!("workers did not finish their batches within the grace period");
         }
-        // The publisher stops after its batch: what it did not mark is published (once,
-        // by the script's guard) after a restart.
-        if let Some(p) = publishing
-            && tokio::time::timeout(SHUTDOWN_GRACE, p).await.is_err()
+        // The publisher drains what the workers queued, for a few seconds; what it does
+        // not mark is published (once, by the script's guard) after a restart.
+        let _ = stop_publishing.send(true);
+        if let Some(mut p) = publishing
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut p).await.is_err()
         {
+            p.abort();
             tracing::error!("the outbox publisher did not stop within the grace period");
         }
         if let Some(r) = reconciler {

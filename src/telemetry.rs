@@ -87,6 +87,13 @@ pub fn metrics_handle() -> PrometheusHandle {
                     ],
                 )
                 .expect("bucket list is not empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(NOTIFICATION_PUBLISH_DELAY_SECONDS.into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    ],
+                )
+                .expect("bucket list is not empty")
                 .build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder is installed already, in which case ours

@@ -2,3 +2,5 @@
 -- fences the mark (a publisher whose lease ran out cannot mark a row another one claimed).
 ALTER TABLE outbox ADD COLUMN lease_id TEXT;
 ALTER TABLE outbox ADD COLUMN lease_until_ms BIGINT;
+-- Marks and give-backs name rows by lease id.
+CREATE INDEX IF NOT EXISTS outbox_lease ON outbox (lease_id) WHERE lease_id IS NOT NULL;

@@ -1,4 +1,4 @@
-//! Configuration: every variable of design §3, read once at start and validated as a whole.
+//! Configuration: every variable (the README's Configuration table), read once at start and validated as a whole.
 //!
 //! Values arrive as raw strings (from flags, the environment or `.env`, all through clap) and
 //! are validated here in one pass, so a bad configuration is reported with one line per
@@ -198,6 +198,14 @@ impl Config {
             raw.redis_notification_ttl.as_deref(),
             "7d",
         );
+        // The TTL key is also what keeps a re-sent notification from being published
+        // twice: it must outlive a crashed publisher's lease and retries by far.
+        if redis_notification_ttl < Duration::from_secs(600) {
+            p.add(
+                "REDIS_NOTIFICATION_TTL",
+                "must be at least 10m (it guards against publishing a notification twice)",
+            );
+        }
         let redis_stream_maxlen = p.positive_int(
             "REDIS_STREAM_MAXLEN",
             raw.redis_stream_maxlen.as_deref(),

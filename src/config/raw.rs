@@ -1,4 +1,4 @@
-//! The raw configuration: every variable of design §3 as clap reads it.
+//! The raw configuration: every variable as clap reads it (the README lists them).
 //!
 //! Each field is both a flag and an environment variable (clap's `env`, which also sees
 //! `.env` once dotenvy has loaded it), and each is kept as an unparsed `Option<String>` or

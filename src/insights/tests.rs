@@ -1,4 +1,4 @@
-//! Behaviour of the insights module as design §7 states it.
+//! Behaviour of the insights module as architecture §8 states it.
 
 use std::io::Write;
 

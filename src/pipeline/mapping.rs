@@ -516,7 +516,7 @@ pub fn email(e: &EmailData, users: Option<&Directory>) -> EmailParts {
             external,
         });
     }
-    let context = e.crm_context.as_deref().unwrap_or_default();
+    let context = e.placement.crm_context.as_deref().unwrap_or_default();
     let subject = Subject {
         kind: SubjectKind::Email,
         texts,
@@ -536,7 +536,7 @@ pub fn email(e: &EmailData, users: Option<&Directory>) -> EmailParts {
             .as_deref()
             .map_or(0, |b| b.split_whitespace().count() as i64),
         body,
-        workspace_id: e.workspace_id.clone(),
+        workspace_id: e.placement.workspace_id.clone(),
         participants: Value::Array(participants),
     };
     EmailParts {
@@ -592,7 +592,7 @@ pub fn meeting(
     }
     participants.extend(m.invitees.iter().map(|a| party("invitee", a, users)));
 
-    let context = m.crm_context.as_deref().unwrap_or_default();
+    let context = m.placement.crm_context.as_deref().unwrap_or_default();
     let (mut subject, recorded_call) = match recorded {
         Some((data, transcript)) => {
             let speakers = speaker_index(&data.parties);
@@ -629,7 +629,7 @@ pub fn meeting(
         invitees: json!(m.invitees),
         meeting_url: m.meeting_url.clone(),
         call_id: m.call_id.clone(),
-        workspace_id: m.workspace_id.clone(),
+        workspace_id: m.placement.workspace_id.clone(),
         participants: Value::Array(participants),
         recorded_call,
     };

@@ -24,11 +24,14 @@ pub struct About<'a> {
 fn id(c: &Claimed, what: &str) -> String {
     // Generation 0 is shared by every delivery of the same thing; a reprocessed event's
     // generation is its own (two events of one call each have their own generation 1).
+    // A test delivery ("Test now" in Gong) may name a real call: its own ids keep it from
+    // taking the place of the real notification.
+    let test = if c.is_test { "test:" } else { "" };
     if c.generation == 0 {
-        format!("{}:{}:{what}:g0", c.kind, c.source_id)
+        format!("{test}{}:{}:{what}:g0", c.kind, c.source_id)
     } else {
         format!(
-            "{}:{}:{what}:g{}:{}",
+            "{test}{}:{}:{what}:g{}:{}",
             c.kind, c.source_id, c.generation, c.event_id
         )
     }

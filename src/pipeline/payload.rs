@@ -91,6 +91,15 @@ pub struct EmailData {
     pub body: Option<String>,
     #[serde(default, deserialize_with = "text")]
     pub snippet: Option<String>,
+    #[serde(flatten)]
+    pub placement: Placement,
+}
+
+/// Where an email or a meeting sits: its Gong workspace and its CRM context (the shape of a
+/// call's `context`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
     #[serde(default, deserialize_with = "text")]
     pub workspace_id: Option<String>,
     #[serde(default, deserialize_with = "crm")]
@@ -122,10 +131,8 @@ pub struct MeetingData {
     pub meeting_url: Option<String>,
     #[serde(default, deserialize_with = "text")]
     pub call_id: Option<String>,
-    #[serde(default, deserialize_with = "text")]
-    pub workspace_id: Option<String>,
-    #[serde(default, deserialize_with = "crm")]
-    pub crm_context: Option<Vec<CrmContext>>,
+    #[serde(flatten)]
+    pub placement: Placement,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,7 +192,7 @@ mod tests {
         assert_eq!(e.cc[0].email.as_deref(), Some("a@b.example"));
         assert_eq!(e.from.unwrap().email.as_deref(), Some("c@d.example"));
         assert_eq!(e.sent_at.as_deref(), Some("1700000000"));
-        assert!(e.crm_context.is_none());
+        assert!(e.placement.crm_context.is_none());
         assert_eq!(e.subject.as_deref(), Some("7"));
 
         let meeting = br#"{"meetingData": {"id": "m1", "invitees": null, "callId": 98765,

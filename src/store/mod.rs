@@ -36,7 +36,7 @@ mod queue;
 mod rate;
 pub use admin::{EventFilter, EventSummary, InternalEvent, QueueStats};
 pub use outbox::{OutboxEntry, OutboxMessage};
-pub use queue::{Claimed, Final};
+pub use queue::{Claimed, Final, Retry};
 pub use rate::{Permit, SharedRate};
 
 #[derive(Debug, thiserror::Error)]
@@ -134,29 +134,10 @@ impl std::fmt::Display for EventStatus {
     }
 }
 
-impl std::fmt::Display for EventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A status equals its stored name (`status == "done"`), as in SQL and in the admin API.
 impl PartialEq<&str> for EventStatus {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
-    }
-}
-
-impl PartialEq<&str> for EventKind {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-/// Kinds are serialized by their stored name (admin API answers).
-impl serde::Serialize for EventKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
     }
 }
 
@@ -395,6 +376,15 @@ impl Store {
         match self {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// What a claiming subquery appends: PostgreSQL's claimers lock the rows they take and
+    /// skip those others hold; SQLite has one writer, so its UPDATE is atomic as it is.
+    fn skip_locked(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         }
     }
 

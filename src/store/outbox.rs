@@ -131,10 +131,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let lease = uuid::Uuid::now_v7().to_string();
-        let lock = match self {
-            Store::Sqlite(_) => "",
-            Store::Postgres(_) => "FOR UPDATE SKIP LOCKED",
-        };
+        let lock = self.skip_locked();
         // One lease id per row (the claim's id and the row's), so a mark names its rows.
         let sql = format!(
             "UPDATE outbox SET lease_id = $2 || ':' || notification_id, \

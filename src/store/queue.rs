@@ -44,6 +44,15 @@ pub(super) const TRANSITION: &str = "UPDATE inbox_events SET status = $1, \
      attempts = attempts - $4, lease_id = NULL, lease_until_ms = NULL, updated_at_ms = $5 \
      WHERE event_id = $6 AND lease_id = $7 AND status = 'processing'";
 
+/// Whether a rescheduled event used its attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// The attempt failed for the event's own reasons: it counts toward MAX_ATTEMPTS.
+    Attempted,
+    /// It could not be tried (an outage): the attempt is given back.
+    Postponed,
+}
+
 /// How a claimed event ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Final {
@@ -80,43 +89,24 @@ impl Store {
         let returning = "RETURNING event_id, kind, source_id, payload, request_id, is_test, \
                          received_at_ms, auth_method, key_id, body_sha256, attempts, generation, \
                          lease_id, updated_at_ms AS claimed_at_ms";
-        Ok(match self {
-            Store::Sqlite(p) => {
-                // SQLite has one writer: the UPDATE is atomic without row locks.
-                let ready = READY.replace("{now}", "?1");
-                let sql = format!(
-                    "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
-                     lease_id = ?2 || ':' || event_id, lease_until_ms = ?1 + ?3, \
-                     updated_at_ms = ?1 \
-                     WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
-                     ORDER BY run_at_ms LIMIT ?4) {returning}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(now_ms)
-                    .bind(&lease)
-                    .bind(lease_ms)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?
-            }
-            Store::Postgres(p) => {
-                let ready = READY.replace("{now}", "$1");
-                let sql = format!(
-                    "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
-                     lease_id = $2 || ':' || event_id, lease_until_ms = $1 + $3, \
-                     updated_at_ms = $1 \
-                     WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
-                     ORDER BY run_at_ms LIMIT $4 FOR UPDATE SKIP LOCKED) {returning}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(now_ms)
-                    .bind(&lease)
-                    .bind(lease_ms)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?
-            }
-        })
+        let lock = self.skip_locked();
+        let ready = READY.replace("{now}", "$1");
+        let sql = format!(
+            "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
+             lease_id = $2 || ':' || event_id, lease_until_ms = $1 + $3, \
+             updated_at_ms = $1 \
+             WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
+             ORDER BY run_at_ms LIMIT $4 {lock}) {returning}"
+        );
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms)
+            .bind(&lease)
+            .bind(lease_ms)
+            .bind(limit)
+            .fetch_all(p)
+            .await?),
+        )
     }
 
     /// Marks a claimed event done. False when the lease is no longer ours.
@@ -124,16 +114,23 @@ impl Store {
         self.transition(c, "done", None, None, 0, now_ms).await
     }
 
-    /// Puts a claimed event back, to run again at `run_at_ms`. False when the lease is no
-    /// longer ours.
-    pub async fn retry_later(
+    /// Puts a claimed event back, to run again at `run_at_ms`. A [`Retry::Postponed`] event
+    /// gets its attempt back: for waits that say nothing about the event (Gong's breaker
+    /// open, the warehouse down), which must delay it, never dead-letter it. False when the
+    /// lease is no longer ours.
+    pub async fn reschedule(
         &self,
         c: &Claimed,
+        retry: Retry,
         run_at_ms: i64,
         error: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.transition(c, "failed", Some(run_at_ms), Some(error), 0, now_ms)
+        let refund = match retry {
+            Retry::Attempted => 0,
+            Retry::Postponed => 1,
+        };
+        self.transition(c, "failed", Some(run_at_ms), Some(error), refund, now_ms)
             .await
     }
 
@@ -160,19 +157,6 @@ impl Store {
             });
         }
         Ok(extended)
-    }
-
-    /// Like `retry_later`, but gives the attempt back: for waits that say nothing about the
-    /// event (Gong's circuit breaker is open), which must delay it, never dead-letter it.
-    pub async fn postpone(
-        &self,
-        c: &Claimed,
-        run_at_ms: i64,
-        error: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.transition(c, "failed", Some(run_at_ms), Some(error), 1, now_ms)
-            .await
     }
 
     /// Moves a claimed event to the dead-letter queue. False when the lease is no longer

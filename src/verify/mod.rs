@@ -42,6 +42,26 @@ pub enum EventKind {
     Meeting,
 }
 
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Kinds are serialized by their stored name (admin API answers, logs).
+impl serde::Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A kind equals its stored name (`kind == "call"`).
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl EventKind {
     pub const ALL: [EventKind; 3] = [EventKind::Call, EventKind::Email, EventKind::Meeting];
 
@@ -105,7 +125,7 @@ impl AuthMethod {
     }
 }
 
-/// Why a webhook was refused with 401. The codes are the contract of design §4.
+/// Why a webhook was refused with 401. The codes are a contract (the README's "What it answers"; architecture §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     MissingToken,
@@ -196,6 +216,13 @@ impl Verifier {
         let mut problems = Vec::new();
         let rs256 = keys::rs256_keys(&cfg.rs256_public_keys, &mut problems);
         let hs256 = keys::hs256_keys(&cfg.hs256_secrets, &mut problems);
+        if let Some(url) = &cfg.public_url
+            && !webhook_url::is_usable_public_url(url)
+        {
+            problems.push(
+                "GONG_WEBHOOK_PUBLIC_URL: must be an absolute http:// or https:// URL".into(),
+            );
+        }
         if !problems.is_empty() {
             return Err(crate::config::ConfigError(problems));
         }
@@ -290,5 +317,18 @@ mod tests {
         assert!(err.0[0].contains("entry 1"));
         assert!(err.0[1].contains("entry 2"));
         assert!(!err.to_string().contains("short\""));
+    }
+
+    #[test]
+    fn a_public_url_that_no_claim_can_match_is_reported() {
+        let cfg = WebhookAuthConfig {
+            public_url: Some("https://relay example.com".into()),
+            ..Default::default()
+        };
+        let err = Verifier::new(&cfg).err().unwrap();
+        assert_eq!(
+            err.0,
+            ["GONG_WEBHOOK_PUBLIC_URL: must be an absolute http:// or https:// URL"]
+        );
     }
 }

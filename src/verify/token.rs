@@ -3,7 +3,7 @@
 //! `jsonwebtoken` checks only the signature and that the header's `alg` is the expected
 //! one; everything else (which keys to try, the time claims with our skew, the body hash,
 //! the `webhook_url` claim) is decided here, so that each refusal carries the reason code
-//! of design §4 instead of a generic decode error. The algorithm picks the key set and
+//! of architecture §3 instead of a generic decode error. The algorithm picks the key set and
 //! never the other way round: that closes the RS256/HS256 key-confusion attack.
 
 use base64::Engine;
@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use super::replay::ReplayGuard;
 use super::{AuthMethod, EventKind, Proof, Reason, Rejection, Verifier, reject, webhook_url};
 
-/// Clock skew allowed on `exp`, `iat` and `nbf` (design §4: 60 s).
+/// Clock skew allowed on `exp`, `iat` and `nbf` (architecture §3: 60 s).
 pub(super) const SKEW_SECS: i64 = 60;
 
 /// The claims gong-relay reads. Everything optional: absence is decided on below, with a

@@ -1,5 +1,7 @@
 //! The inbox as a job queue: leases, fencing, retries and the dead-letter queue.
 
+use gong_relay::store::Retry;
+
 use crate::helpers::*;
 
 const MINUTE: i64 = 60_000;
@@ -79,7 +81,7 @@ async fn retries_wait_for_run_at_and_dead_letters_stay(db: TestDb) {
     let (x, y) = (claimed.remove(0), claimed.remove(0));
     assert!(
         store
-            .retry_later(&x, t + 5_000, "Gong 503", t)
+            .reschedule(&x, Retry::Attempted, t + 5_000, "Gong 503", t)
             .await
             .unwrap()
     );

@@ -5,7 +5,7 @@
 //! store method is added without being called here.
 
 use gong_relay::store::{
-    EventFilter, EventStatus, Final, InternalEvent, OutboxMessage, Permit, SharedRate,
+    EventFilter, EventStatus, Final, InternalEvent, OutboxMessage, Permit, Retry, SharedRate,
 };
 use gong_relay::verify::{EventKind, now_ms};
 use serde_json::json;
@@ -84,8 +84,19 @@ async fn every_store_statement_runs(db: TestDb) {
         store.extend_leases(&leases, t + 2 * MINUTE).await.unwrap(),
         2
     );
-    assert!(store.retry_later(&claimed[0], t, "boom", t).await.unwrap());
-    assert!(store.postpone(&claimed[1], t, "down", t).await.unwrap());
+    let (attempted, postponed) = (Retry::Attempted, Retry::Postponed);
+    assert!(
+        store
+            .reschedule(&claimed[0], attempted, t, "boom", t)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .reschedule(&claimed[1], postponed, t, "down", t)
+            .await
+            .unwrap()
+    );
     let again = store.claim(10, MINUTE, t + 1).await.unwrap();
     assert_eq!(again.len(), 2, "both ready again");
     assert!(store.dead_letter(&again[0], "bad row", t).await.unwrap());

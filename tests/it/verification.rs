@@ -1,4 +1,4 @@
-//! The verification matrix of design §4: every accepted scheme, and one case per 401 reason.
+//! The verification matrix (architecture §3): every accepted scheme, and one case per 401 reason.
 
 use std::collections::BTreeSet;
 

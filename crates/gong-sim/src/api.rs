@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
+use gong_api::models::{CallTranscript, GongId, Records};
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -209,12 +210,12 @@ impl CallFilter {
             && self
                 .workspace
                 .as_deref()
-                .is_none_or(|w| c.meta("workspaceId") == Some(w))
+                .is_none_or(|w| c.workspace() == Some(w))
             && self.ids.as_ref().is_none_or(|s| s.contains(&c.id))
             && self
                 .hosts
                 .as_ref()
-                .is_none_or(|s| c.meta("primaryUserId").is_some_and(|h| s.contains(h)))
+                .is_none_or(|s| c.host().is_some_and(|h| s.contains(h)))
     }
 }
 
@@ -226,7 +227,7 @@ fn select_page<T>(
     scope: &str,
     ready: impl Fn(&Call) -> bool,
     render: impl Fn(&Call) -> T,
-) -> Result<(Vec<T>, Value), ApiError> {
+) -> Result<(Vec<T>, Records), ApiError> {
     let parsed = CallFilter::parse(filter)?;
     if let Some(ids) = &parsed.ids {
         let refused = sim.refused_ids.lock().unwrap_or_else(|e| e.into_inner());
@@ -268,7 +269,7 @@ async fn list_calls(
         q.get("cursor").map(String::as_str),
         "calls",
         |c| c.visible_at <= now,
-        |c| c.data["metaData"].clone(),
+        |c| c.meta().clone(),
     )?;
     Ok(ok(json!({"records": records, "calls": calls})))
 }
@@ -277,7 +278,7 @@ async fn get_call(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> ApiRes
     let now = Instant::now();
     let calls = sim.read_calls();
     match calls.iter().find(|c| c.id == id && c.visible_at <= now) {
-        Some(c) => Ok(ok(json!({"call": c.data["metaData"]}))),
+        Some(c) => Ok(ok(json!({"call": c.meta()}))),
         None => Err(ApiError::not_found(format!("Call ID {id} was not found"))),
     }
 }
@@ -292,7 +293,7 @@ async fn extensive(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
         body["cursor"].as_str(),
         "extensive",
         |c| c.visible_at <= now,
-        |c| selector.project(c),
+        |c| selector.answer(c),
     )?;
     Ok(ok(json!({"records": records, "calls": calls})))
 }
@@ -306,7 +307,10 @@ async fn transcripts(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
         body["cursor"].as_str(),
         "transcript",
         |c| c.transcript_at <= now,
-        |c| json!({"callId": c.id, "transcript": c.transcript}),
+        |c| CallTranscript {
+            call_id: Some(GongId(c.id.clone())),
+            transcript: c.transcript.clone(),
+        },
     )?;
     Ok(ok(json!({"records": records, "callTranscripts": items})))
 }

@@ -4,15 +4,19 @@
 //! records every request it served so tests can measure what a client really did.
 
 mod api;
+mod calls;
 pub mod cli;
 mod corpus;
+mod derived;
 mod limits;
 mod others;
 mod pages;
 mod reply;
 mod select;
+mod stats;
 mod text;
 mod webhooks;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -169,12 +173,12 @@ impl Sim {
             let mut g = self.generator.lock().unwrap_or_else(|e| e.into_inner());
             for _ in 0..n {
                 let mut c = g.call(Utc::now(), visible, transcript);
-                let d = c.data["metaData"]["duration"].as_i64().unwrap_or(0);
+                let d = c.meta().duration.unwrap_or(0.0) as i64;
                 c.started -= Span::seconds(d);
                 let digits = if made.len() % 2 == 0 { 6 } else { 3 };
-                c.data["metaData"]["started"] = corpus::iso(c.started, digits).into();
-                c.data["metaData"]["scheduled"] = corpus::iso(c.started, 0).into();
-                edit(&mut c.data, &mut c.transcript);
+                c.data.meta_data.started = Some(wire::at_digits(c.started, digits));
+                c.data.meta_data.scheduled = Some(wire::at_digits(c.started, 0));
+                edit_as_json(&mut c, &mut edit);
                 made.push(c);
             }
         }
@@ -186,6 +190,17 @@ impl Sim {
         }
         out
     }
+}
+
+/// Lets `edit` change a call as a client would see it (its callData and its list of
+/// monologues as JSON), then reads the result back into the models it is kept as.
+fn edit_as_json(c: &mut corpus::Call, edit: &mut impl FnMut(&mut Value, &mut Value)) {
+    let mut data = serde_json::to_value(&c.data).expect("a model serializes");
+    let mut transcript = serde_json::to_value(&c.transcript).expect("a model serializes");
+    edit(&mut data, &mut transcript);
+    c.data = serde_json::from_value(data).expect("an edited call reads as gong-api's CallData");
+    c.transcript =
+        serde_json::from_value(transcript).expect("an edited transcript reads as monologues");
 }
 
 pub struct SimHandle {

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gong_api::models::Records;
 use serde_json::{Value, json};
 
 use super::reply::ApiError;
@@ -30,28 +31,29 @@ pub fn filter_key(scope: &str, filter: &Value) -> String {
 }
 
 impl Paging {
-    /// The slice of `total` items this request gets, and the `records` object to answer with.
+    /// The slice of `total` items this request gets, and the `records` block to answer with.
     pub fn page(
         &self,
         total: usize,
         cursor: Option<&str>,
         key: &str,
-    ) -> Result<(Range<usize>, Value), ApiError> {
+    ) -> Result<(Range<usize>, Records), ApiError> {
         let size = self.size.max(1);
         let (offset, first_ms) = match cursor.filter(|c| !c.is_empty()) {
             None => (0, now_ms()),
             Some(c) => self.open(c, key)?,
         };
         let end = (offset + size).min(total);
-        let mut records = json!({
-            "totalRecords": total,
-            "currentPageSize": end.saturating_sub(offset),
-            "currentPageNumber": offset / size,
-        });
-        if end < total {
+        let cursor = (end < total).then(|| {
             let raw = json!({"o": end, "f": key, "t": first_ms}).to_string();
-            records["cursor"] = json!(URL_SAFE_NO_PAD.encode(raw));
-        }
+            URL_SAFE_NO_PAD.encode(raw)
+        });
+        let records = Records {
+            total_records: Some(total as i64),
+            current_page_size: Some(end.saturating_sub(offset) as i64),
+            current_page_number: Some((offset / size) as i64),
+            cursor,
+        };
         Ok((offset.min(total)..end, records))
     }
 

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gong_api::models::ErrorResponse;
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -15,12 +16,16 @@ pub fn request_id() -> String {
         .collect()
 }
 
-/// A success body: `fields` plus a fresh `requestId` first.
+/// A success body: `fields` (models, serialized) plus a fresh `requestId` first, also in
+/// place of a model's empty one.
 pub fn ok(fields: Value) -> Response {
     let mut body = serde_json::Map::new();
     body.insert("requestId".into(), json!(request_id()));
     if let Value::Object(m) = fields {
-        body.extend(m);
+        body.extend(
+            m.into_iter()
+                .filter(|(k, v)| k != "requestId" || !v.is_null()),
+        );
     }
     axum::Json(Value::Object(body)).into_response()
 }
@@ -54,7 +59,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"requestId": request_id(), "errors": [self.message]});
+        let body = ErrorResponse {
+            request_id: Some(request_id()),
+            errors: vec![self.message],
+        };
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             res.headers_mut()

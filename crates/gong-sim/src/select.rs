@@ -4,11 +4,23 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use gong_api::models::{CallData, Content, CrmContext, CrmObject, Interaction, Media, Party};
 use rand::Rng;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::corpus::Call;
 use super::reply::ApiError;
+use super::wire::empty_lists;
+
+/// The lists among the content blocks.
+const CONTENT_LISTS: [&str; 6] = [
+    "structure",
+    "trackers",
+    "topics",
+    "outline",
+    "highlights",
+    "keyPoints",
+];
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Level {
@@ -94,112 +106,135 @@ impl Selector {
         }
     }
 
-    pub fn project(&self, call: &Call) -> Value {
-        let d = &call.data;
-        let mut out = Map::new();
-        out.insert("metaData".into(), d["metaData"].clone());
-        if self.context > Level::None {
-            out.insert("context".into(), self.context_of(&d["context"]));
-        }
-        if self.parties {
-            let parties: Vec<Value> = d["parties"]
-                .as_array()
+    /// The call as this selector asks for it, as JSON: the model of `project`, with the
+    /// lists that were asked for and have no items written as `[]` (`wire::empty_lists`).
+    pub fn answer(&self, call: &Call) -> Value {
+        let mut v = serde_json::to_value(self.project(call)).expect("a model serializes");
+        let top = [
+            ("context", self.context > Level::None),
+            ("parties", self.parties),
+        ];
+        let asked: Vec<&str> = top.iter().filter(|(_, a)| *a).map(|(k, _)| *k).collect();
+        empty_lists(&mut v, &asked);
+        if let Some(content) = v.get_mut("content") {
+            let asked: Vec<&str> = CONTENT_LISTS
                 .into_iter()
-                .flatten()
-                .map(|p| {
-                    let mut p = p.clone();
-                    p["context"] = self.context_of(&p["context"]);
-                    p
-                })
+                .filter(|k| self.content.contains(*k))
                 .collect();
-            out.insert("parties".into(), Value::Array(parties));
+            empty_lists(content, &asked);
         }
-        if !self.content.is_empty() {
-            let mut c = Map::new();
-            for key in &self.content {
-                if let Some(v) = d["content"].get(key.as_str()) {
-                    c.insert(key.clone(), v.clone());
-                }
-            }
-            if !self.content.contains("trackerOccurrences")
-                && let Some(Value::Array(ts)) = c.get_mut("trackers")
-            {
-                for t in ts {
-                    strip_occurrences(t);
-                }
-            }
-            out.insert("content".into(), Value::Object(c));
+        if let Some(interaction) = v.get_mut("interaction") {
+            let has = |k: &str| self.interaction.contains(k);
+            let stats = has("personInteractionStats") || has("interactionStats");
+            let lists = [
+                ("speakers", has("speakers")),
+                ("video", has("video")),
+                ("interactionStats", stats),
+            ];
+            let asked: Vec<&str> = lists.iter().filter(|(_, a)| *a).map(|(k, _)| *k).collect();
+            empty_lists(interaction, &asked);
         }
-        if !self.interaction.is_empty() {
-            let mut i = Map::new();
-            for key in &self.interaction {
-                let from = if key == "personInteractionStats" {
-                    "interactionStats"
-                } else {
-                    key.as_str()
-                };
-                if let Some(v) = d["interaction"].get(from) {
-                    i.insert(from.into(), v.clone());
-                }
-            }
-            out.insert("interaction".into(), Value::Object(i));
-        }
-        if self.comments {
-            // Real data shows `{}` when there is nothing to collaborate on.
-            let comments = &d["collaboration"]["publicComments"];
-            let c = match comments.as_array() {
-                Some(a) if !a.is_empty() => json!({"publicComments": comments}),
-                _ => json!({}),
-            };
-            out.insert("collaboration".into(), c);
-        }
-        if self.media {
-            out.insert("media".into(), media_urls(call));
-        }
-        Value::Object(out)
+        v
     }
 
-    fn context_of(&self, ctx: &Value) -> Value {
-        if self.context == Level::None {
-            return json!([]);
+    /// The call as this selector asks for it, built from the stored model.
+    pub fn project(&self, call: &Call) -> CallData {
+        let d = &call.data;
+        let mut out = CallData {
+            meta_data: d.meta_data.clone(),
+            ..CallData::default()
+        };
+        if self.context > Level::None {
+            out.context = self.context_of(&d.context);
         }
-        let systems = ctx.as_array().into_iter().flatten().map(|sys| {
-            let objects: Vec<Value> = sys["objects"]
-                .as_array()
-                .into_iter()
-                .flatten()
+        if self.parties {
+            let party = |p: &Party| Party {
+                context: self.context_of(&p.context),
+                ..p.clone()
+            };
+            out.parties = d.parties.iter().map(party).collect();
+        }
+        if !self.content.is_empty() {
+            out.content = Some(self.content_of(d.content.as_ref()));
+        }
+        if !self.interaction.is_empty() {
+            let i = d.interaction.clone().unwrap_or_default();
+            let has = |k: &str| self.interaction.contains(k);
+            let stats = has("personInteractionStats") || has("interactionStats");
+            out.interaction = Some(Interaction {
+                speakers: asked(has("speakers"), i.speakers),
+                interaction_stats: asked(stats, i.interaction_stats),
+                video: asked(has("video"), i.video),
+                questions: i.questions.filter(|_| has("questions")),
+            });
+        }
+        if self.comments {
+            // `{}` when there is nothing to collaborate on, as in real data.
+            out.collaboration = Some(d.collaboration.clone().unwrap_or_default());
+        }
+        if self.media {
+            out.media = Some(media_urls(call));
+        }
+        out
+    }
+
+    /// The content keys asked for; trackers without occurrences unless those are asked too.
+    fn content_of(&self, c: Option<&Content>) -> Content {
+        let c = c.cloned().unwrap_or_default();
+        let has = |k: &str| self.content.contains(k);
+        let mut trackers = asked(has("trackers"), c.trackers);
+        if !has("trackerOccurrences") {
+            for t in &mut trackers {
+                t.occurrences.clear();
+                t.phrases.iter_mut().for_each(|p| p.occurrences.clear());
+            }
+        }
+        Content {
+            structure: asked(has("structure"), c.structure),
+            trackers,
+            topics: asked(has("topics"), c.topics),
+            points_of_interest: c.points_of_interest.filter(|_| has("pointsOfInterest")),
+            brief: c.brief.filter(|_| has("brief")),
+            outline: asked(has("outline"), c.outline),
+            highlights: asked(has("highlights"), c.highlights),
+            call_outcome: c.call_outcome.filter(|_| has("callOutcome")),
+            key_points: asked(has("keyPoints"), c.key_points),
+        }
+    }
+
+    /// CRM context at the asked level, each object once per asked timing.
+    fn context_of(&self, ctx: &[CrmContext]) -> Vec<CrmContext> {
+        if self.context == Level::None {
+            return vec![];
+        }
+        let system = |sys: &CrmContext| CrmContext {
+            system: sys.system.clone(),
+            objects: sys
+                .objects
+                .iter()
                 .flat_map(|o| {
-                    self.timing.iter().map(move |t| {
-                        let mut o = o.clone();
-                        o["timing"] = json!(t);
-                        if self.context == Level::Basic {
-                            o["fields"] = json!([]);
-                        }
-                        o
+                    self.timing.iter().map(move |t| CrmObject {
+                        timing: Some(t.clone()),
+                        fields: match self.context {
+                            Level::Basic => vec![],
+                            _ => o.fields.clone(),
+                        },
+                        ..o.clone()
                     })
                 })
-                .collect();
-            json!({"system": sys["system"], "objects": objects})
-        });
-        Value::Array(systems.collect())
+                .collect(),
+        };
+        ctx.iter().map(system).collect()
     }
 }
 
-fn strip_occurrences(tracker: &mut Value) {
-    if let Some(m) = tracker.as_object_mut() {
-        m.remove("occurrences");
-    }
-    if let Some(Value::Array(ps)) = tracker.get_mut("phrases") {
-        for p in ps {
-            if let Some(m) = p.as_object_mut() {
-                m.remove("occurrences");
-            }
-        }
-    }
+/// A block's list when asked for, else nothing (an empty list is left out of the JSON).
+fn asked<T>(wanted: bool, list: Vec<T>) -> Vec<T> {
+    if wanted { list } else { Vec::new() }
 }
 
 /// Media URLs are presigned per answer and expire after 8 hours, so they differ each time.
-fn media_urls(call: &Call) -> Value {
+fn media_urls(call: &Call) -> Media {
     let mut rng = rand::rng();
     let sig: String = (0..32)
         .map(|_| format!("{:02x}", rng.random::<u8>()))
@@ -211,11 +246,15 @@ fn media_urls(call: &Call) -> Value {
             call.id
         )
     };
-    let video = call.data["metaData"]["media"] == "Video";
-    json!({"audioUrl": url("audio.mp3"), "videoUrl": if video { json!(url("video.mp4")) } else { Value::Null }})
+    let video = call.meta().media.as_deref() == Some("Video");
+    Media {
+        audio_url: Some(url("audio.mp3")),
+        // `null` for audio-only calls.
+        video_url: video.then(|| url("video.mp4")),
+    }
 }
 
 /// A call with every block, as webhooks and `SimHandle::calls` carry it.
 pub fn full(call: &Call) -> Value {
-    Selector::all().project(call)
+    Selector::all().answer(call)
 }

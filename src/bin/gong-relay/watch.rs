@@ -59,7 +59,11 @@ async fn subscribe(client: &redis::Client, pattern: &str, json: bool) -> anyhow:
 }
 
 async fn follow_stream(client: &redis::Client, stream: &str, json: bool) -> anyhow::Result<()> {
-    let mut conn = client.get_multiplexed_async_connection().await?;
+    // XREAD BLOCK waits longer than the default response timeout (500 ms).
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
     eprintln!("reading {stream} from its start (Ctrl-C to stop)");
     let mut last = "0".to_owned();
     let options = StreamReadOptions::default().count(100).block(5_000);

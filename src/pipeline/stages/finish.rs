@@ -4,7 +4,7 @@
 use super::super::job::{Job, Outcome, Stage, StageName, State, Step, log_outcome};
 use super::super::outage::WriteFailure;
 use super::super::{Pipeline, messages};
-use crate::store::{Final, StoreError};
+use crate::store::{Final, Retry, StoreError};
 use crate::telemetry;
 use crate::verify::now_ms;
 use crate::warehouse::{self, tables::HistoryRow};
@@ -60,10 +60,14 @@ impl Pipeline {
                     .await
             }
             State::Retry { error, delay } => {
-                store.retry_later(&j.c, run_at(delay), error, now).await
+                store
+                    .reschedule(&j.c, Retry::Attempted, run_at(delay), error, now)
+                    .await
             }
             State::Postpone { error, delay } => {
-                store.postpone(&j.c, run_at(delay), error, now).await
+                store
+                    .reschedule(&j.c, Retry::Postponed, run_at(delay), error, now)
+                    .await
             }
             State::Dead(error) => {
                 let msg = messages::failed(&j.c, error);

@@ -54,7 +54,7 @@ impl Pipeline {
                     let parts = mapping::email(e, users.as_ref());
                     let mut row = parts.row;
                     row.enhanced.crm_context =
-                        mapping::crm_json(e.crm_context.as_deref().unwrap_or_default());
+                        mapping::crm_json(e.placement.crm_context.as_deref().unwrap_or_default());
                     let about = messages::About {
                         title: None,
                         summary: format!(
@@ -82,7 +82,7 @@ impl Pipeline {
                     let parts = mapping::meeting(m, users.as_ref(), recorded);
                     let mut row = parts.row;
                     row.enhanced.crm_context =
-                        mapping::crm_json(m.crm_context.as_deref().unwrap_or_default());
+                        mapping::crm_json(m.placement.crm_context.as_deref().unwrap_or_default());
                     let about = messages::About {
                         title: None,
                         summary: format!(

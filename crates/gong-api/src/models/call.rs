@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::*;
 
-/// `metaData` of a call, and an item of `GET /v2/calls`.
+/// `metaData` of a call, and an item of `GET /v2/calls`. Gong sends every key, `null`
+/// when it has no value, and so does this model.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallMeta {
@@ -18,7 +19,7 @@ pub struct CallMeta {
     #[serde(default, deserialize_with = "time_opt")]
     pub started: Option<GongTime>,
     /// Seconds.
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub duration: Option<f64>,
     pub primary_user_id: Option<GongId>,
     pub direction: Option<String>,
@@ -114,7 +115,10 @@ pub struct Party {
     pub id: Option<GongId>,
     pub email_address: Option<String>,
     pub name: Option<String>,
+    /// Absent, not `null`, for contacts without one (as are `userId` and `phoneNumber`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<GongId>,
     /// The id transcripts use; `null` for parties who did not speak.
     pub speaker_id: Option<GongId>,
@@ -122,6 +126,7 @@ pub struct Party {
     pub context: Vec<CrmContext>,
     /// Internal, External or Unknown.
     pub affiliation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
     #[serde(default, deserialize_with = "list")]
     pub methods: Vec<String>,
@@ -131,7 +136,7 @@ pub struct Party {
 #[serde(rename_all = "camelCase")]
 pub struct TrackerOccurrence {
     /// Seconds from the call's start.
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub start_time: Option<f64>,
     pub speaker_id: Option<GongId>,
 }
@@ -139,9 +144,10 @@ pub struct TrackerOccurrence {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrackerPhrase {
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub count: Option<f64>,
-    #[serde(default, deserialize_with = "list")]
+    /// Only with `contentSelector.exposedFields.content.trackerOccurrences`.
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub occurrences: Vec<TrackerOccurrence>,
     pub phrase: Option<String>,
 }
@@ -151,12 +157,13 @@ pub struct TrackerPhrase {
 pub struct TrackerHit {
     pub id: Option<GongId>,
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub count: Option<f64>,
     /// KEYWORD or SMART.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    #[serde(default, deserialize_with = "list")]
+    /// Only with `contentSelector.exposedFields.content.trackerOccurrences`.
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub occurrences: Vec<TrackerOccurrence>,
     #[serde(default, deserialize_with = "list")]
     pub phrases: Vec<TrackerPhrase>,
@@ -166,16 +173,16 @@ pub struct TrackerHit {
 #[serde(rename_all = "camelCase")]
 pub struct NamedDuration {
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub duration: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionItem {
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub snippet_start_time: Option<f64>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub snippet_end_time: Option<f64>,
     /// Gong spells this one `speakerID`.
     #[serde(rename = "speakerID", alias = "speakerId")]
@@ -194,7 +201,7 @@ pub struct PointsOfInterest {
 #[serde(rename_all = "camelCase")]
 pub struct OutlineItem {
     pub text: Option<String>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub start_time: Option<f64>,
 }
 
@@ -202,9 +209,9 @@ pub struct OutlineItem {
 #[serde(rename_all = "camelCase")]
 pub struct OutlineSection {
     pub section: Option<String>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub start_time: Option<f64>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub duration: Option<f64>,
     #[serde(default, deserialize_with = "list")]
     pub items: Vec<OutlineItem>,
@@ -214,7 +221,7 @@ pub struct OutlineSection {
 #[serde(rename_all = "camelCase")]
 pub struct HighlightItem {
     pub text: Option<String>,
-    #[serde(default, deserialize_with = "numbers")]
+    #[serde(default, deserialize_with = "numbers", serialize_with = "wholes")]
     pub start_times: Vec<f64>,
 }
 
@@ -240,23 +247,27 @@ pub struct TextItem {
     pub text: Option<String>,
 }
 
+/// The blocks asked for in `contentSelector.exposedFields.content`; empty ones are absent.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Content {
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub structure: Vec<NamedDuration>,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub trackers: Vec<TrackerHit>,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub topics: Vec<NamedDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub points_of_interest: Option<PointsOfInterest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub brief: Option<String>,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub outline: Vec<OutlineSection>,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub highlights: Vec<Highlight>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub call_outcome: Option<CallOutcome>,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub key_points: Vec<TextItem>,
 }
 
@@ -265,9 +276,11 @@ pub struct Content {
 pub struct Speaker {
     /// Matches `parties[].id` (not `speakerId`).
     pub id: Option<GongId>,
+    /// Absent for parties who are not users.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<GongId>,
     /// Seconds.
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub talk_time: Option<f64>,
 }
 
@@ -275,28 +288,29 @@ pub struct Speaker {
 #[serde(rename_all = "camelCase")]
 pub struct NamedValue {
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub value: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Questions {
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub company_count: Option<f64>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub non_company_count: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Interaction {
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub speakers: Vec<Speaker>,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub interaction_stats: Vec<NamedValue>,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub video: Vec<NamedDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub questions: Option<Questions>,
 }
 
@@ -304,9 +318,9 @@ pub struct Interaction {
 #[serde(rename_all = "camelCase")]
 pub struct Comment {
     pub id: Option<GongId>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub audio_start_time: Option<f64>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub audio_end_time: Option<f64>,
     pub commenter_user_id: Option<GongId>,
     pub comment: Option<String>,
@@ -316,10 +330,11 @@ pub struct Comment {
     pub during_call: Option<bool>,
 }
 
+/// `{}` when nobody commented.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Collaboration {
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub public_comments: Vec<Comment>,
 }
 
@@ -330,19 +345,24 @@ pub struct Media {
     pub video_url: Option<String>,
 }
 
-/// One call of `POST /v2/calls/extensive`, and the `callData` of a webhook.
+/// One call of `POST /v2/calls/extensive`, and the `callData` of a webhook. Blocks the
+/// request's `contentSelector` did not ask for, or that have no data, are absent.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallData {
     #[serde(default, deserialize_with = "null_default")]
     pub meta_data: CallMeta,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub context: Vec<CrmContext>,
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "list", skip_serializing_if = "empty")]
     pub parties: Vec<Party>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub interaction: Option<Interaction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub collaboration: Option<Collaboration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub media: Option<Media>,
 }
 
@@ -356,9 +376,9 @@ impl CallData {
 #[serde(rename_all = "camelCase")]
 pub struct Sentence {
     /// Milliseconds from the call's start.
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub start: Option<f64>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub end: Option<f64>,
     #[serde(default, deserialize_with = "null_default")]
     pub text: String,

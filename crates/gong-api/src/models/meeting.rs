@@ -74,6 +74,8 @@ pub struct EmailReference {
 #[serde(rename_all = "camelCase")]
 pub struct Reference {
     pub id: Option<GongId>,
+    /// Absent for meetings.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,

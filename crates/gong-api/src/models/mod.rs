@@ -5,6 +5,11 @@
 //! list is expected. Ids are strings (some tools turn them into numbers: both are accepted);
 //! date-times carry any offset and up to microseconds (the OpenAPI examples' epoch floats
 //! are accepted too); CRM field values are untyped.
+//!
+//! Serialized, a model looks like Gong's JSON (the simulator serves its answers this way):
+//! whole numbers are written as integers, blocks Gong omits when empty are skipped, and
+//! keys Gong sends as `null` stay `null`. Times are RFC 3339 with the value's own offset
+//! and as many fractional digits as its precision needs (0, 3 or 6 for Gong's values).
 
 mod call;
 mod meeting;
@@ -17,7 +22,7 @@ pub use people::*;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 /// A Gong id: a string of up to 20 digits.
@@ -116,6 +121,46 @@ fn number_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> 
     })
 }
 
+/// A number as Gong writes it: whole values as integers (`1800`, not `1800.0`).
+fn whole<S: Serializer>(n: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match n {
+        Some(n) => number_value(*n, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A list of numbers as Gong writes them (see `whole`).
+fn wholes<S: Serializer>(ns: &[f64], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(ns.len()))?;
+    for n in ns {
+        seq.serialize_element(&Whole(*n))?;
+    }
+    seq.end()
+}
+
+struct Whole(f64);
+
+impl Serialize for Whole {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        number_value(self.0, s)
+    }
+}
+
+fn number_value<S: Serializer>(n: f64, s: S) -> Result<S::Ok, S::Error> {
+    // Exactly representable integers only (|n| < 2^53), so nothing is rounded.
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        s.serialize_i64(n as i64)
+    } else {
+        s.serialize_f64(n)
+    }
+}
+
+/// Whether a list is empty, to leave it out of the JSON.
+fn empty<T>(list: &[T]) -> bool {
+    list.is_empty()
+}
+
 /// The `records` block of a paged response.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +169,7 @@ pub struct Records {
     pub current_page_size: Option<i64>,
     pub current_page_number: Option<i64>,
     /// Present only when there are more records.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
 }
 
@@ -159,6 +205,40 @@ mod tests {
             Some("1580833210577559850")
         );
         assert!(call.parties[2].speaker_id.is_none());
+    }
+
+    #[test]
+    fn serialized_models_look_like_gongs_json() {
+        let call = CallData {
+            meta_data: CallMeta {
+                duration: Some(1800.0),
+                ..CallMeta::default()
+            },
+            content: Some(Content {
+                topics: vec![NamedDuration {
+                    name: Some("Pricing".into()),
+                    duration: Some(12.5),
+                }],
+                ..Content::default()
+            }),
+            collaboration: Some(Collaboration::default()),
+            ..CallData::default()
+        };
+        let v = serde_json::to_value(&call).unwrap();
+        assert_eq!(
+            v["metaData"]["duration"],
+            serde_json::json!(1800),
+            "an integer"
+        );
+        assert!(v["metaData"]["purpose"].is_null() && v["metaData"].get("purpose").is_some());
+        assert_eq!(
+            v["content"],
+            serde_json::json!({"topics": [{"name": "Pricing", "duration": 12.5}]})
+        );
+        assert_eq!(v["collaboration"], serde_json::json!({}));
+        assert!(v.get("parties").is_none() && v.get("media").is_none());
+        let records = serde_json::to_value(Records::default()).unwrap();
+        assert!(records.get("cursor").is_none());
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub struct ScorecardAnswer {
     pub question_id: Option<GongId>,
     pub question_revision_id: Option<GongId>,
     pub is_overall: Option<bool>,
-    #[serde(default, deserialize_with = "number_opt")]
+    #[serde(default, deserialize_with = "number_opt", serialize_with = "whole")]
     pub score: Option<f64>,
     pub answer_text: Option<String>,
     pub not_applicable: Option<bool>,
