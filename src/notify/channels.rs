@@ -69,7 +69,7 @@ impl MessageType {
     /// An event's own result (one per event), as opposed to its insights and actions:
     /// only these are copied to the priority channels, so an urgent call is one message
     /// there, not one per insight.
-    fn is_result(self) -> bool {
+    pub fn is_result(self) -> bool {
         !matches!(self, MessageType::Insight | MessageType::ActionRequired)
     }
 }

@@ -212,13 +212,13 @@ impl Store {
             with_pool!(self, p => sqlx::query_as(SQL).fetch_all(p).await?);
         let mut s = QueueStats::default();
         for (status, n) in counts {
-            match status.as_str() {
-                "pending" => s.pending = n,
-                "processing" => s.processing = n,
-                "failed" => s.retrying = n,
-                "dead" => s.dead = n,
-                "done" => s.done = n,
-                _ => {}
+            match EventStatus::parse(&status) {
+                Some(EventStatus::Pending) => s.pending = n,
+                Some(EventStatus::Processing) => s.processing = n,
+                Some(EventStatus::Failed) => s.retrying = n,
+                Some(EventStatus::Dead) => s.dead = n,
+                Some(EventStatus::Done) => s.done = n,
+                None => {}
             }
         }
         const OLDEST: &str = "SELECT MIN(received_at_ms) FROM inbox_events \

@@ -58,7 +58,7 @@ impl Store {
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
             let owned = sqlx::query(TRANSITION)
-                .bind(status.as_str())
+                .bind(status.status().as_str())
                 .bind(None::<i64>)
                 .bind(error)
                 .bind(0_i32)

@@ -9,7 +9,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError};
+use super::{EventStatus, Store, StoreError};
 use crate::verify::EventKind;
 
 /// An event claimed for processing.
@@ -62,10 +62,10 @@ pub enum Final {
 }
 
 impl Final {
-    pub fn as_str(self) -> &'static str {
+    pub fn status(self) -> EventStatus {
         match self {
-            Final::Done => "done",
-            Final::Dead => "dead",
+            Final::Done => EventStatus::Done,
+            Final::Dead => EventStatus::Dead,
         }
     }
 }
@@ -111,7 +111,8 @@ impl Store {
 
     /// Marks a claimed event done. False when the lease is no longer ours.
     pub async fn complete(&self, c: &Claimed, now_ms: i64) -> Result<bool, StoreError> {
-        self.transition(c, "done", None, None, 0, now_ms).await
+        self.transition(c, EventStatus::Done, None, None, 0, now_ms)
+            .await
     }
 
     /// Puts a claimed event back, to run again at `run_at_ms`. A [`Retry::Postponed`] event
@@ -130,8 +131,15 @@ impl Store {
             Retry::Attempted => 0,
             Retry::Postponed => 1,
         };
-        self.transition(c, "failed", Some(run_at_ms), Some(error), refund, now_ms)
-            .await
+        self.transition(
+            c,
+            EventStatus::Failed,
+            Some(run_at_ms),
+            Some(error),
+            refund,
+            now_ms,
+        )
+        .await
     }
 
     /// Extends the leases a worker still holds (its batch is taking long, e.g. waiting for
@@ -167,7 +175,7 @@ impl Store {
         error: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.transition(c, "dead", None, Some(error), 0, now_ms)
+        self.transition(c, EventStatus::Dead, None, Some(error), 0, now_ms)
             .await
     }
 
@@ -180,14 +188,14 @@ impl Store {
     async fn transition(
         &self,
         c: &Claimed,
-        status: &str,
+        status: EventStatus,
         run_at_ms: Option<i64>,
         error: Option<&str>,
         refund_attempts: i32,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let rows = with_pool!(self, p => sqlx::query(TRANSITION)
-            .bind(status)
+            .bind(status.as_str())
             .bind(run_at_ms)
             .bind(error)
             .bind(refund_attempts)

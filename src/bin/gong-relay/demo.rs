@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use clap::Args;
 use gong_relay::app::{self, AppError, RunningApp};
 use gong_relay::config::{Config, ConfigError, RawConfig};
-use gong_relay::store::StoreError;
+use gong_relay::notify::MessageType;
+use gong_relay::store::{OutboxEntry, StoreError};
 use gong_relay::telemetry;
 use gong_relay::verify::now_ms;
 use gong_relay::warehouse::{CALLS, HISTORY, RAW, WarehouseError};
@@ -313,7 +314,7 @@ pub async fn run(
     };
     let _ = writeln!(out, "\n4. {} notification(s): {where_}", outbox.len());
     // One line per event: its result, and how many insight and action messages came with it.
-    let mut by_event: Vec<(&str, Vec<&gong_relay::store::OutboxEntry>)> = Vec::new();
+    let mut by_event: Vec<(&str, Vec<&OutboxEntry>)> = Vec::new();
     for n in &outbox {
         match by_event.iter_mut().find(|(e, _)| *e == n.event_id) {
             Some((_, list)) => list.push(n),
@@ -321,13 +322,20 @@ pub async fn run(
         }
     }
     for (_, list) in &by_event {
-        let Some(main) = list.iter().find(|n| {
-            n.message_type.ends_with("_processed") || n.message_type == "processing_error"
-        }) else {
+        let of_type = |n: &&&OutboxEntry| MessageType::parse(&n.message_type);
+        let Some(main) = list
+            .iter()
+            .find(|n| of_type(n).is_some_and(MessageType::is_result))
+        else {
             continue;
         };
-        let insights = list.iter().filter(|n| n.message_type == "insight").count();
-        let actions = list.iter().any(|n| n.message_type == "action_required");
+        let insights = list
+            .iter()
+            .filter(|n| of_type(n) == Some(MessageType::Insight))
+            .count();
+        let actions = list
+            .iter()
+            .any(|n| of_type(&n) == Some(MessageType::ActionRequired));
         let _ = writeln!(
             out,
             "   {:<16} {:<7} {}  (+{insights} insight(s){})",
