@@ -374,11 +374,7 @@ fn report_startup(config: &Config, verifier: &Verifier, store: &Store, addr: Soc
     if !w.url_keys.is_empty() {
         methods.push(format!("url key ({})", w.url_keys.len()));
     }
-    if w.allow_unsigned && w.has_method() {
-        tracing::warn!(
-            "GONG_WEBHOOK_ALLOW_UNSIGNED is ignored: a verification method is configured"
-        );
-    } else if w.allow_unsigned {
+    if w.allow_unsigned && !w.has_method() {
         methods.push("UNSIGNED ACCEPTED (local trial only)".into());
     }
     tracing::info!(
@@ -398,7 +394,7 @@ fn report_startup(config: &Config, verifier: &Verifier, store: &Store, addr: Soc
         gong_api = if config.gong_auth.is_some() { "configured" } else { "off (enhancement skipped)" },
         "gong-relay listening"
     );
-    if w.public_url.is_none() && (!w.rs256_public_keys.is_empty() || !w.hs256_secrets.is_empty()) {
-        tracing::warn!("GONG_WEBHOOK_PUBLIC_URL is not set: the webhook_url claim is not checked");
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
     }
 }

@@ -363,6 +363,37 @@ impl Config {
         Ok(())
     }
 
+    /// What a production deployment should fix although `serve` may start: printed by
+    /// `check-config` and logged at start, each line naming what to set.
+    pub fn warnings(&self) -> Vec<String> {
+        let w = &self.webhook;
+        let mut out = Vec::new();
+        let signed = !w.rs256_public_keys.is_empty() || !w.hs256_secrets.is_empty();
+        if signed && w.public_url.is_none() {
+            out.push(
+                "GONG_WEBHOOK_PUBLIC_URL is not set: the token's webhook_url claim is not checked, \
+                 so a token made for another URL signed with the same key is accepted here; \
+                 set it to the external URL prefix Gong posts to (e.g. https://relay.example.com)"
+                    .into(),
+            );
+        }
+        if !w.url_keys.is_empty() {
+            out.push(
+                "GONG_WEBHOOK_URL_KEYS: URL keys are the weakest method (no replay guard, not tied \
+                 to the body, and the key is written wherever the URL is logged); prefer the \
+                 rule's public key (GONG_WEBHOOK_PUBLIC_KEYS)"
+                    .into(),
+            );
+        }
+        if w.allow_unsigned && w.has_method() {
+            out.push(
+                "GONG_WEBHOOK_ALLOW_UNSIGNED is ignored: a verification method is configured"
+                    .into(),
+            );
+        }
+        out
+    }
+
     /// Whether the operational store is PostgreSQL (otherwise SQLite).
     pub fn store_is_postgres(&self) -> bool {
         storage::is_postgres_url(self.database_url.expose_secret())

@@ -162,3 +162,36 @@ fn warehouse_follows_snowflake_then_database_url() {
     .unwrap();
     assert_eq!(c.reconcile_interval, None);
 }
+
+#[test]
+fn production_warnings_name_what_to_set() {
+    let secret = r#"["0123456789abcdef0123456789abcdef"]"#;
+    let signed = |public_url: Option<&str>| RawConfig {
+        gong_webhook_secrets: Some(secret.into()),
+        gong_webhook_public_url: public_url.map(Into::into),
+        ..Default::default()
+    };
+    let warnings = Config::from_raw(signed(None)).unwrap().warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("GONG_WEBHOOK_PUBLIC_URL is not set"));
+    assert!(warnings[0].contains("set it to the external URL prefix"));
+    let set = signed(Some("https://relay.example.com"));
+    assert!(Config::from_raw(set).unwrap().warnings().is_empty());
+
+    let url_keys = RawConfig {
+        gong_webhook_url_keys: Some(r#"["0123456789abcdef0123456789abcdef"]"#.into()),
+        gong_webhook_allow_unsigned: Some("true".into()),
+        ..Default::default()
+    };
+    let warnings = Config::from_raw(url_keys).unwrap().warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("URL keys are the weakest method"));
+    assert!(warnings[1].contains("GONG_WEBHOOK_ALLOW_UNSIGNED is ignored"));
+    // Nothing to warn about for a trial without keys (check_serve decides that one).
+    assert!(
+        Config::from_raw(RawConfig::default())
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
+}

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod commands;
 mod demo;
 mod durability;
 mod gong_link;

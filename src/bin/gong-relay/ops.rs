@@ -14,6 +14,9 @@ use crate::{BackfillArgs, DlqAction, ReprocessArgs};
 pub async fn check_config(config: &Config) -> anyhow::Result<()> {
     config.check_serve()?;
     println!("configuration: ok (webhook keys included); serve may start");
+    for warning in config.warnings() {
+        println!("warning: {warning}");
+    }
     let store = app::open_store(config).await?;
     let latency = store.ping().await?;
     println!(
