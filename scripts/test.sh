@@ -56,6 +56,21 @@ else
   echo "################################################################"
 fi
 
+# The Snowflake stand-in (fakesnow behind an adapter, tests/snowflake-standin) is checked
+# with Snowflake's own Python connector; it needs python3 with venv and PyPI once.
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "== the Snowflake stand-in's own tests"
+  scripts/snowflake-standin.sh test
+elif [ "${GONG_RELAY_REQUIRE_SNOWFLAKE:-0}" = "1" ]; then
+  echo "error: python3 with venv is required for the Snowflake stand-in (GONG_RELAY_REQUIRE_SNOWFLAKE=1)" >&2
+  exit 1
+else
+  skipped="${skipped:+$skipped; }the Snowflake stand-in (python3 with venv is missing)"
+  echo "################################################################"
+  echo "## WARNING: SKIPPING the Snowflake stand-in's tests: python3 with venv is missing"
+  echo "################################################################"
+fi
+
 cargo test --locked --all-targets "$@"
 # The examples in the crates' documentation (gong-api's is its first page).
 cargo test --locked --doc --workspace
