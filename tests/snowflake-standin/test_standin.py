@@ -19,6 +19,8 @@ import urllib.request
 from decimal import Decimal
 
 import snowflake.connector
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -34,8 +36,14 @@ class StandinTest(unittest.TestCase):
     def setUpClass(cls) -> None:
         cls.port = free_port()
         cls.dir = tempfile.TemporaryDirectory()
+        cls.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = os.path.join(cls.dir.name, "loader.pub")
+        with open(public, "wb") as f:
+            f.write(cls.key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
         cls.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "standin.py"), "--port", str(cls.port), "--db-path", cls.dir.name]
+            [sys.executable, os.path.join(HERE, "standin.py"), "--port", str(cls.port),
+             "--db-path", cls.dir.name, "--user", f"loader={public}"]
         )
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -126,6 +134,22 @@ class StandinTest(unittest.TestCase):
         self.assertEqual(answer["code"], "390112")
         fresh = self.login()
         self.assertTrue(self.query(fresh, "SELECT 1")["success"])
+
+    def key_pair_login(self, key) -> None:
+        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        conn = snowflake.connector.connect(
+            user="loader", account="acme", host="127.0.0.1", port=self.port, protocol="http",
+            authenticator="SNOWFLAKE_JWT", private_key=der, database="TESTDB", schema="PUBLIC",
+        )
+        conn.cursor().execute("SELECT 1")
+
+    def test_key_pair_logins_are_checked_against_the_registered_key(self) -> None:
+        self.key_pair_login(self.key)
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with self.assertRaises(snowflake.connector.errors.DatabaseError) as refused:
+            self.key_pair_login(other)
+        self.assertIn("JWT token is invalid", str(refused.exception))
 
     def test_flatten_inserts_a_json_array_in_one_statement(self) -> None:
         cur = self.connect().cursor()
