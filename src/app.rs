@@ -27,7 +27,7 @@ use crate::pipeline::{self, Pipeline, Settings};
 use crate::store::{Store, StoreError};
 use crate::telemetry;
 use crate::verify::{Verifier, now_ms};
-use crate::warehouse::{self, Warehouse, WarehouseError};
+use crate::warehouse::{self, SnowflakeWarehouse, Warehouse, WarehouseError};
 
 /// How long shutdown waits for in-flight requests before giving up on them. Their events
 /// are either committed (and acknowledged) or not (and the sender sees a broken connection
@@ -46,8 +46,6 @@ pub enum AppError {
     Warehouse(#[from] WarehouseError),
     #[error("INSIGHT_RULES_FILE: {0}")]
     Rules(#[from] RulesError),
-    #[error("WAREHOUSE=snowflake is not available in this version yet; use sqlite or postgres")]
-    SnowflakeUnavailable,
     #[error("cannot build the Gong API client: {0}")]
     GongClient(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -131,10 +129,10 @@ pub async fn open_warehouse(
     config: &Config,
     store: &Store,
 ) -> Result<Arc<dyn Warehouse>, AppError> {
-    if config.warehouse == WarehouseKind::Snowflake {
-        return Err(AppError::SnowflakeUnavailable);
-    }
-    let w = warehouse::open(store);
+    let w: Arc<dyn Warehouse> = match (&config.warehouse, &config.snowflake) {
+        (WarehouseKind::Snowflake, Some(sf)) => Arc::new(SnowflakeWarehouse::new(sf)?),
+        _ => warehouse::open(store),
+    };
     w.migrate().await?;
     Ok(w)
 }

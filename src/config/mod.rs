@@ -25,7 +25,7 @@ mod tests;
 mod webhook;
 
 pub use raw::RawConfig;
-pub use storage::{DEFAULT_DATABASE_URL, SnowflakeConfig, WarehouseKind};
+pub use storage::{DEFAULT_DATABASE_URL, SnowflakeAuth, SnowflakeConfig, WarehouseKind};
 pub use webhook::WebhookAuthConfig;
 
 use parse::Problems;

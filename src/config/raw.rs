@@ -128,6 +128,31 @@ pub struct RawConfig {
     /// File holding SNOWFLAKE_PRIVATE_KEY.
     #[arg(long, env = "SNOWFLAKE_PRIVATE_KEY_FILE", global = true)]
     pub snowflake_private_key_file: Option<PathBuf>,
+    /// Passphrase of an encrypted PKCS#8 SNOWFLAKE_PRIVATE_KEY.
+    #[arg(
+        long,
+        env = "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+        hide_env_values = true,
+        global = true
+    )]
+    pub snowflake_private_key_passphrase: Option<String>,
+    /// File holding SNOWFLAKE_PRIVATE_KEY_PASSPHRASE.
+    #[arg(long, env = "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE_FILE", global = true)]
+    pub snowflake_private_key_passphrase_file: Option<PathBuf>,
+    /// Snowflake OAuth access token, instead of a password or key pair.
+    #[arg(
+        long,
+        env = "SNOWFLAKE_OAUTH_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub snowflake_oauth_token: Option<String>,
+    /// File holding SNOWFLAKE_OAUTH_TOKEN.
+    #[arg(long, env = "SNOWFLAKE_OAUTH_TOKEN_FILE", global = true)]
+    pub snowflake_oauth_token_file: Option<PathBuf>,
+    /// Snowflake sessions kept open [default: 4]
+    #[arg(long, env = "SNOWFLAKE_POOL_SIZE", global = true)]
+    pub snowflake_pool_size: Option<String>,
     /// Snowflake virtual warehouse [default: COMPUTE_WH]
     #[arg(long, env = "SNOWFLAKE_WAREHOUSE", global = true)]
     pub snowflake_warehouse: Option<String>,

@@ -30,12 +30,25 @@ impl WarehouseKind {
     }
 }
 
+/// How gong-relay logs in to Snowflake: exactly one is configured.
+#[derive(Debug, Clone)]
+pub enum SnowflakeAuth {
+    Password(SecretString),
+    /// A PKCS#8 PEM private key, encrypted when a passphrase is given.
+    KeyPair {
+        pem: SecretString,
+        passphrase: Option<SecretString>,
+    },
+    OAuth(SecretString),
+}
+
 #[derive(Debug, Clone)]
 pub struct SnowflakeConfig {
     pub account: String,
-    pub user: Option<String>,
-    pub password: Option<SecretString>,
-    pub private_key: Option<SecretString>,
+    pub user: String,
+    pub auth: SnowflakeAuth,
+    /// Sessions kept open (`SNOWFLAKE_POOL_SIZE`).
+    pub pool_size: usize,
     pub warehouse: String,
     pub database: String,
     pub schema: String,
@@ -75,12 +88,16 @@ impl Storage {
             );
         }
 
+        let snowflake_account_set = raw
+            .snowflake_account
+            .as_deref()
+            .is_some_and(|a| !a.trim().is_empty());
         let snowflake = raw
             .snowflake_account
             .as_deref()
             .map(str::trim)
             .filter(|a| !a.is_empty())
-            .map(|account| {
+            .and_then(|account| {
                 let password = p.secret(
                     "SNOWFLAKE_PASSWORD",
                     raw.snowflake_password.clone(),
@@ -91,21 +108,58 @@ impl Storage {
                     raw.snowflake_private_key.clone(),
                     raw.snowflake_private_key_file.clone(),
                 );
+                let passphrase = p.secret(
+                    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+                    raw.snowflake_private_key_passphrase.clone(),
+                    raw.snowflake_private_key_passphrase_file.clone(),
+                );
+                let oauth = p.secret(
+                    "SNOWFLAKE_OAUTH_TOKEN",
+                    raw.snowflake_oauth_token.clone(),
+                    raw.snowflake_oauth_token_file.clone(),
+                );
                 let user = raw.snowflake_user.clone().filter(|u| !u.trim().is_empty());
                 if user.is_none() {
                     p.add("SNOWFLAKE_USER", "required when SNOWFLAKE_ACCOUNT is set");
                 }
-                if password.is_none() && private_key.is_none() {
+                if passphrase.is_some() && private_key.is_none() {
                     p.add(
-                        "SNOWFLAKE_PASSWORD",
-                        "SNOWFLAKE_ACCOUNT is set but neither SNOWFLAKE_PASSWORD nor SNOWFLAKE_PRIVATE_KEY(_FILE) is",
+                        "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+                        "is set but SNOWFLAKE_PRIVATE_KEY(_FILE) is not",
                     );
                 }
-                SnowflakeConfig {
+                let auth = match (password, private_key, oauth) {
+                    (Some(pw), None, None) => Some(SnowflakeAuth::Password(pw)),
+                    (None, Some(pem), None) => Some(SnowflakeAuth::KeyPair { pem, passphrase }),
+                    (None, None, Some(token)) => Some(SnowflakeAuth::OAuth(token)),
+                    (None, None, None) => {
+                        p.add(
+                            "SNOWFLAKE_PASSWORD",
+                            "SNOWFLAKE_ACCOUNT is set but none of SNOWFLAKE_PASSWORD, \
+                             SNOWFLAKE_PRIVATE_KEY(_FILE) or SNOWFLAKE_OAUTH_TOKEN is",
+                        );
+                        None
+                    }
+                    _ => {
+                        p.add(
+                            "SNOWFLAKE_PASSWORD",
+                            "set only one of SNOWFLAKE_PASSWORD, SNOWFLAKE_PRIVATE_KEY(_FILE) \
+                             and SNOWFLAKE_OAUTH_TOKEN",
+                        );
+                        None
+                    }
+                };
+                let pool_size =
+                    p.positive_int("SNOWFLAKE_POOL_SIZE", raw.snowflake_pool_size.as_deref(), 4)
+                        as usize;
+                let (Some(user), Some(auth)) = (user, auth) else {
+                    return None;
+                };
+                Some(SnowflakeConfig {
                     account: account.to_owned(),
                     user,
-                    password,
-                    private_key,
+                    auth,
+                    pool_size,
                     warehouse: raw
                         .snowflake_warehouse
                         .clone()
@@ -123,7 +177,7 @@ impl Storage {
                         .snowflake_host
                         .clone()
                         .unwrap_or_else(|| format!("{account}.snowflakecomputing.com")),
-                }
+                })
             });
 
         let warehouse = match raw.warehouse.as_deref().map(|w| w.trim().to_lowercase()) {
@@ -134,11 +188,11 @@ impl Storage {
                 p.add("WAREHOUSE", "must be sqlite, postgres or snowflake");
                 WarehouseKind::Sqlite
             }
-            _ if snowflake.is_some() => WarehouseKind::Snowflake,
+            _ if snowflake_account_set => WarehouseKind::Snowflake,
             _ if db_is_postgres => WarehouseKind::Postgres,
             _ => WarehouseKind::Sqlite,
         };
-        if warehouse == WarehouseKind::Snowflake && snowflake.is_none() {
+        if warehouse == WarehouseKind::Snowflake && !snowflake_account_set {
             p.add("WAREHOUSE", "is snowflake but SNOWFLAKE_ACCOUNT is not set");
         }
         if warehouse == WarehouseKind::Postgres && !db_is_postgres {

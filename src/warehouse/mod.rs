@@ -18,9 +18,11 @@ use serde_json::{Map, Value};
 
 use crate::store::Store;
 
+mod snowflake;
 mod sql;
 pub mod tables;
 
+pub use snowflake::SnowflakeWarehouse;
 pub use sql::SqlWarehouse;
 pub use tables::{CALLS, EMAILS, HISTORY, MEETINGS, RAW};
 
@@ -35,6 +37,14 @@ pub enum WarehouseError {
     BadRow { table: &'static str, reason: String },
     #[error("warehouse unavailable: {0}")]
     Unavailable(String),
+    /// The warehouse refused a statement for a reason of the statement's own (SQL
+    /// compilation, permissions): permanent until someone fixes it.
+    #[error("warehouse refused the statement on {table}: {code} {message}")]
+    Rejected {
+        table: &'static str,
+        code: String,
+        message: String,
+    },
 }
 
 impl WarehouseError {
@@ -45,7 +55,9 @@ impl WarehouseError {
         match self {
             WarehouseError::Unavailable(_) => true,
             WarehouseError::Database(e) => sqlx_outage(e),
-            WarehouseError::Migrate(_) | WarehouseError::BadRow { .. } => false,
+            WarehouseError::Migrate(_)
+            | WarehouseError::BadRow { .. }
+            | WarehouseError::Rejected { .. } => false,
         }
     }
 }
@@ -107,6 +119,8 @@ pub enum ColType {
 pub struct Column {
     pub name: &'static str,
     pub ty: ColType,
+    /// NOT NULL: a row without a value is a bad row.
+    pub required: bool,
 }
 
 /// What a write does when a row with the same key exists.

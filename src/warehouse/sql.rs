@@ -235,18 +235,21 @@ struct Plan<'a> {
     chunk_rows: usize,
 }
 
-impl<'a> Plan<'a> {
-    fn new(batch: &'a Rows) -> Result<Plan<'a>, WarehouseError> {
-        let table = batch.table;
-        let key = positions(table, table.key)?;
-        let version = match table.mode {
-            WriteMode::InsertIgnore => None,
-            WriteMode::Upsert { version } => Some(positions(table, &[version])?[0]),
-        };
+/// The rows of a batch checked against their table, in key order, one row per key: what
+/// every backend writes. Insert-only tables keep the first row of a key, as a second write
+/// would; upserts keep the highest version, the last one on ties, as successive writes would.
+pub(super) fn checked_rows(batch: &Rows) -> Result<Vec<Vec<Cell<'_>>>, WarehouseError> {
+    let table = batch.table;
+    let key = positions(table, table.key)?;
+    let version = match table.mode {
+        WriteMode::InsertIgnore => None,
+        WriteMode::Upsert { version } => Some(positions(table, &[version])?[0]),
+    };
 
-        // Columns come from the table, in its order; keys of the object that are not
-        // columns are ignored.
-        let mut rows = batch
+    // Columns come from the table, in its order; keys of the object that are not
+    // columns are ignored.
+    let mut rows =
+        batch
             .rows
             .iter()
             .map(|row| {
@@ -259,38 +262,49 @@ impl<'a> Plan<'a> {
                     let reason = format!("key column {} is missing", table.columns[k].name);
                     return Err(bad_row(table, reason));
                 }
+                if let Some(col) = table.columns.iter().zip(&cells).find_map(|(c, cell)| {
+                    (c.required && matches!(cell, Cell::Null(_))).then_some(c)
+                }) {
+                    return Err(bad_row(table, format!("column {} is missing", col.name)));
+                }
                 Ok(cells)
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        // Key order: concurrent PostgreSQL writers sharing keys lock them in the same order
-        // and wait for each other instead of deadlocking. The sort is stable, so rows of
-        // one key stay in batch order for the dedupe below.
-        let key_cmp = |a: &[Cell], b: &[Cell]| {
-            key.iter()
-                .map(|&k| a[k].cmp_same_column(&b[k]))
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
-        };
-        rows.sort_by(|a, b| key_cmp(a, b));
+    // Key order: concurrent PostgreSQL writers sharing keys lock them in the same order
+    // and wait for each other instead of deadlocking. The sort is stable, so rows of
+    // one key stay in batch order for the dedupe below.
+    let key_cmp = |a: &[Cell], b: &[Cell]| {
+        key.iter()
+            .map(|&k| a[k].cmp_same_column(&b[k]))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    };
+    rows.sort_by(|a, b| key_cmp(a, b));
 
-        // One row per key: PostgreSQL refuses an `ON CONFLICT DO UPDATE` that touches a
-        // row twice, and the result must not depend on the order within the statement.
-        // Insert-only tables keep the first row, as a second write would; upserts keep the
-        // highest version, the last one on ties, as successive writes would.
-        let mut deduped: Vec<Vec<Cell>> = Vec::with_capacity(rows.len());
-        for row in rows {
-            match deduped.last_mut() {
-                Some(last) if key_cmp(last, &row).is_eq() => {
-                    if let Some(v) = version
-                        && row[v].cmp_same_column(&last[v]).is_ge()
-                    {
-                        *last = row;
-                    }
+    // One row per key: PostgreSQL refuses an `ON CONFLICT DO UPDATE` that touches a
+    // row twice, Snowflake's MERGE would insert both, and the result must not depend on
+    // the order within the statement.
+    let mut deduped: Vec<Vec<Cell>> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match deduped.last_mut() {
+            Some(last) if key_cmp(last, &row).is_eq() => {
+                if let Some(v) = version
+                    && row[v].cmp_same_column(&last[v]).is_ge()
+                {
+                    *last = row;
                 }
-                _ => deduped.push(row),
             }
+            _ => deduped.push(row),
         }
+    }
+    Ok(deduped)
+}
+
+impl<'a> Plan<'a> {
+    fn new(batch: &'a Rows) -> Result<Plan<'a>, WarehouseError> {
+        let table = batch.table;
+        let deduped = checked_rows(batch)?;
 
         let columns = column_list(table.columns.iter().map(|c| c.name));
         let head = format!("INSERT INTO {} ({columns}) VALUES ", quoted(table.name));
@@ -336,7 +350,7 @@ fn positions(table: &Table, names: &[&str]) -> Result<Vec<usize>, WarehouseError
 
 /// One column's value of one row, checked against its [`ColType`] and ready to bind.
 #[derive(Debug)]
-enum Cell<'a> {
+pub(super) enum Cell<'a> {
     /// NULL of the column's type: PostgreSQL types every parameter, and an untyped (text)
     /// NULL would not go into a BIGINT or JSONB column.
     Null(ColType),
@@ -367,7 +381,7 @@ impl Cell<'_> {
     }
 }
 
-fn bad_row(table: &Table, reason: String) -> WarehouseError {
+pub(super) fn bad_row(table: &Table, reason: String) -> WarehouseError {
     WarehouseError::BadRow {
         table: table.name,
         reason,
@@ -441,12 +455,12 @@ fn filter_cell<'a>(
 }
 
 /// Any RFC 3339 offset, normalised to UTC.
-fn parse_time(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+pub(super) fn parse_time(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc))
 }
 
 /// The one text form of a time: stored on SQLite, returned by reads on both backends.
-fn format_time(t: &DateTime<Utc>) -> String {
+pub(super) fn format_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

@@ -10,26 +10,44 @@ use serde_json::Value;
 
 use super::{ColType, Column, Table, WriteMode};
 
+/// A column that may be NULL.
 const fn col(name: &'static str, ty: ColType) -> Column {
-    Column { name, ty }
+    Column {
+        name,
+        ty,
+        required: false,
+    }
+}
+
+/// A column every row must fill (NOT NULL in the DDL): a row without it is refused before
+/// any SQL runs, on every backend.
+const fn req(name: &'static str, ty: ColType) -> Column {
+    Column {
+        name,
+        ty,
+        required: true,
+    }
 }
 
 use ColType::{Bool, Float, Int, Json, Text, Time};
+
+/// Every table, in the order `migrate` creates them.
+pub static ALL: [&Table; 5] = [&RAW, &CALLS, &EMAILS, &MEETINGS, &HISTORY];
 
 pub static RAW: Table = Table {
     name: "gong_webhooks_raw",
     key: &["event_id"],
     mode: WriteMode::InsertIgnore,
     columns: &[
-        col("event_id", Text),
-        col("kind", Text),
-        col("source_id", Text),
-        col("received_at", Time),
-        col("request_id", Text),
-        col("auth_method", Text),
+        req("event_id", Text),
+        req("kind", Text),
+        req("source_id", Text),
+        req("received_at", Time),
+        req("request_id", Text),
+        req("auth_method", Text),
         col("key_id", Text),
-        col("is_test", Bool),
-        col("body_sha256", Text),
+        req("is_test", Bool),
+        req("body_sha256", Text),
         col("payload", Json),
     ],
 };
@@ -41,15 +59,15 @@ macro_rules! enhanced_tail {
             col("crm_context", Json),
             col("sentiment_score", Float),
             col("insights", Json),
-            col("priority", Text),
+            req("priority", Text),
             col("next_steps", Json),
-            col("data_quality_score", Float),
-            col("enhanced", Bool),
+            req("data_quality_score", Float),
+            req("enhanced", Bool),
             col("enhancement_note", Text),
-            col("is_test", Bool),
-            col("source_event_id", Text),
-            col("version", Int),
-            col("updated_at", Time),
+            req("is_test", Bool),
+            req("source_event_id", Text),
+            req("version", Int),
+            req("updated_at", Time),
         ]
     };
 }
@@ -60,7 +78,7 @@ pub static CALLS: Table = Table {
     mode: WriteMode::Upsert { version: "version" },
     columns: &{
         const HEAD: [Column; 24] = [
-            col("call_id", Text),
+            req("call_id", Text),
             col("title", Text),
             col("url", Text),
             col("started", Time),
@@ -95,7 +113,7 @@ pub static EMAILS: Table = Table {
     mode: WriteMode::Upsert { version: "version" },
     columns: &{
         const HEAD: [Column; 11] = [
-            col("email_id", Text),
+            req("email_id", Text),
             col("thread_id", Text),
             col("subject", Text),
             col("from_address", Json),
@@ -105,7 +123,7 @@ pub static EMAILS: Table = Table {
             col("body", Text),
             col("workspace_id", Text),
             col("participants", Json),
-            col("word_count", Int),
+            req("word_count", Int),
         ];
         concat::<11, 12, 23>(HEAD, enhanced_tail!())
     },
@@ -117,7 +135,7 @@ pub static MEETINGS: Table = Table {
     mode: WriteMode::Upsert { version: "version" },
     columns: &{
         const HEAD: [Column; 11] = [
-            col("meeting_id", Text),
+            req("meeting_id", Text),
             col("title", Text),
             col("start_time", Time),
             col("end_time", Time),
@@ -138,16 +156,16 @@ pub static HISTORY: Table = Table {
     key: &["history_id"],
     mode: WriteMode::InsertIgnore,
     columns: &[
-        col("history_id", Text),
-        col("event_id", Text),
-        col("attempt", Int),
-        col("stage", Text),
-        col("status", Text),
+        req("history_id", Text),
+        req("event_id", Text),
+        req("attempt", Int),
+        req("stage", Text),
+        req("status", Text),
         col("error", Text),
-        col("started_at", Time),
-        col("finished_at", Time),
-        col("duration_ms", Int),
-        col("request_id", Text),
+        req("started_at", Time),
+        req("finished_at", Time),
+        req("duration_ms", Int),
+        req("request_id", Text),
     ],
 };
 

@@ -13,6 +13,8 @@ mod pipeline;
 mod processes;
 mod queue;
 mod requests;
+mod snowflake;
+mod standin;
 mod store_statements;
 mod verification;
 mod warehouse;

@@ -28,13 +28,16 @@ Run: `python standin.py --port 8765 [--db-path DIR] [--user NAME=PUBLIC_KEY_PEM_
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
 import base64
 import datetime
 import gzip
 import hashlib
 import json
+import logging
+import os
+import threading
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -163,7 +166,7 @@ class Standin:
                 send,
                 200,
                 {
-                    "data": {"nextAction": "RETRY_LOGIN", "authnMethod": "TOKEN"},
+                    "data": {"nextAction": "RETRY_LOGIN", "authnMethod": "TOKEN", "queryId": str(uuid.uuid4())},
                     "code": EXPIRED_CODE,
                     "message": "Your session has expired. Please login again.",
                     "success": False,
@@ -260,6 +263,18 @@ async def _json(send, status: int, value: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _exit_with_parent() -> None:
+    """A test binary cannot always stop its children (a static is never dropped): watch it."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -268,9 +283,13 @@ def main() -> None:
     parser.add_argument("--user", action="append", default=[], metavar="NAME=PUBLIC_KEY_PEM_FILE",
                         help="a user allowed to log in with a key pair")
     parser.add_argument("--verbose", action="store_true", help="log every statement fakesnow runs")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="exit when the process that started this one ends (test harnesses)")
     args = parser.parse_args()
     if not args.verbose:
         logging.getLogger("fakesnow.server").setLevel(logging.WARNING)
+    if args.exit_with_parent:
+        _exit_with_parent()
     if args.db_path:
         fakesnow.server.shared_fs = FakeSnow(db_path=args.db_path)
     users = {}
