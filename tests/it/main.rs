@@ -6,6 +6,7 @@ mod helpers;
 mod demo;
 mod durability;
 mod gong_link;
+mod hostile_bodies;
 mod layout;
 mod notifications;
 mod pipeline;
