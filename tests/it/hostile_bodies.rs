@@ -262,4 +262,54 @@ async fn a_trickled_body_gets_408_at_the_request_deadline() {
     );
 }
 
-crate::on_sqlite!(sqlite: a_request_without_token_is_refused_before_its_body_is_sent);
+/// With the whole body budget held by a verified request that sends nothing, another
+/// verified webhook waits for its share instead of being refused, and is accepted as soon
+/// as the first request ends and gives its share back.
+async fn a_verified_body_waits_for_the_budget_instead_of_being_refused(db: TestDb) {
+    let app = TestApp::spawn_with(&db, |c| {
+        c.max_body_bytes = Some("8192".into());
+        c.max_body_bytes_in_flight = Some("8192".into());
+    })
+    .await;
+    // A verified request announcing 8000 bytes, of which it sends none: it holds 8000 of
+    // the 8192 bytes of budget for as long as its connection stays open.
+    let held = b"x".repeat(8000);
+    let head = format!(
+        "POST {CALLS} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         authorization: {}\r\ncontent-length: 8000\r\n\r\n",
+        sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(CALLS, &held))
+    );
+    let mut holder = TcpStream::connect(app.addr).await.unwrap();
+    holder.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let body = call_body();
+    let token = sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(CALLS, &body));
+    let sender = app.sender();
+    let mut waiting = tokio::spawn(async move {
+        let headers = [
+            ("authorization", token.as_str()),
+            ("content-type", "application/json"),
+        ];
+        answer(sender.post(CALLS, body, &headers).await.unwrap()).await
+    });
+    // Not answered while the budget is held (neither accepted nor refused)...
+    let early = tokio::time::timeout(Duration::from_millis(700), &mut waiting).await;
+    assert!(
+        early.is_err(),
+        "answered while the budget was held: {early:?}"
+    );
+    // ...and accepted once the holder goes away.
+    drop(holder);
+    let (status, json) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("answered once the budget is free")
+        .unwrap();
+    assert_eq!(status, 200, "{json}");
+    app.stop().await;
+}
+
+crate::on_sqlite!(sqlite:
+    a_request_without_token_is_refused_before_its_body_is_sent,
+    a_verified_body_waits_for_the_budget_instead_of_being_refused,
+);
