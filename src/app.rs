@@ -202,7 +202,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         workers: config.workers,
         publisher: publisher.clone(),
     });
-    let router = http::router(state, config.max_body_bytes);
+    let router = http::router(state, http::BodyLimits::from_config(&config));
 
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     let maintenance = tokio::spawn(maintain(

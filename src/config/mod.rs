@@ -80,6 +80,11 @@ pub struct Config {
     pub bind_addr: SocketAddr,
     pub admin_token: Option<SecretString>,
     pub max_body_bytes: usize,
+    /// Bytes of webhook bodies held at once, by all requests together (at least
+    /// `max_body_bytes`, so that any one allowed body can always be read).
+    pub max_body_bytes_in_flight: usize,
+    /// Deadline of a whole webhook request, counted from its start.
+    pub request_timeout: Duration,
     pub workers: usize,
     pub max_attempts: u32,
     pub retry_backoff: Duration,
@@ -255,6 +260,23 @@ impl Config {
             raw.max_body_bytes.as_deref(),
             10_485_760u64,
         ) as usize;
+        let max_body_bytes_in_flight = p.positive_int(
+            "MAX_BODY_BYTES_IN_FLIGHT",
+            raw.max_body_bytes_in_flight.as_deref(),
+            64 * 1024 * 1024,
+        ) as usize;
+        if max_body_bytes_in_flight < max_body_bytes {
+            p.add(
+                "MAX_BODY_BYTES_IN_FLIGHT",
+                &format!(
+                    "must be at least MAX_BODY_BYTES ({max_body_bytes}), or a body of the allowed size could never be read"
+                ),
+            );
+        }
+        let request_timeout = p.duration("REQUEST_TIMEOUT", raw.request_timeout.as_deref(), "30s");
+        if request_timeout < Duration::from_secs(1) {
+            p.add("REQUEST_TIMEOUT", "must be at least 1s");
+        }
         // 0 is allowed: a receive-only instance (other replicas process the shared queue).
         let workers = p.whole_number_up_to("WORKERS", raw.workers.as_deref(), 256, 4) as usize;
         let max_attempts = p.positive_int("MAX_ATTEMPTS", raw.max_attempts.as_deref(), 8);
@@ -328,6 +350,8 @@ impl Config {
             bind_addr,
             admin_token,
             max_body_bytes,
+            max_body_bytes_in_flight,
+            request_timeout,
             workers,
             max_attempts: max_attempts as u32,
             retry_backoff,

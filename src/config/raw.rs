@@ -173,6 +173,12 @@ pub struct RawConfig {
     /// Larger webhook bodies get 413 [default: 10485760]
     #[arg(long, env = "MAX_BODY_BYTES", global = true)]
     pub max_body_bytes: Option<String>,
+    /// Memory for webhook bodies being received, all requests together; at least MAX_BODY_BYTES [default: 67108864]
+    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", global = true)]
+    pub max_body_bytes_in_flight: Option<String>,
+    /// Deadline of a whole webhook request from its start; a body not in by then gets 408 [default: 30s]
+    #[arg(long, env = "REQUEST_TIMEOUT", global = true)]
+    pub request_timeout: Option<String>,
     /// Pipeline workers; 0 = receive only [default: 4]
     #[arg(long, env = "WORKERS", global = true)]
     pub workers: Option<String>,

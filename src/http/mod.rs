@@ -9,9 +9,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -20,13 +19,14 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 mod admin;
+mod body;
 mod health;
 mod webhook;
 
+pub use body::BodyLimits;
 pub use webhook::ApiError;
 
 use secrecy::SecretString;
@@ -35,9 +35,6 @@ use crate::inbox::Inbox;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
 use crate::verify::{EventKind, Verifier};
-
-/// Longest time a client may take to send its body.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const TRACE_ID: HeaderName = HeaderName::from_static("x-traceid");
@@ -58,16 +55,24 @@ pub struct AppState {
     pub publisher: Option<crate::notify::Publisher>,
 }
 
-pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+/// The router; webhook bodies are read within `limits` (size, shared budget, deadline).
+pub fn router(state: Arc<AppState>, limits: BodyLimits) -> Router {
     let mut webhooks = Router::new();
     for kind in EventKind::ALL {
+        let limits = limits.clone();
         let handler = post(
             move |state: State<Arc<AppState>>,
                   rid: axum::Extension<RequestId>,
                   uri: Uri,
                   headers: HeaderMap,
-                  body: Result<Bytes, BytesRejection>| {
-                webhook::webhook(kind, state, rid, uri, headers, body)
+                  body: Body| {
+                let delivery = webhook::Delivery {
+                    kind,
+                    uri,
+                    headers,
+                    body,
+                };
+                webhook::webhook(state, rid, limits.clone(), delivery)
             },
         )
         .fallback(|| async { ApiError::MethodNotAllowed });
@@ -77,10 +82,9 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
             .route(kind.route(), handler.clone())
             .route(&format!("{}/", kind.route()), handler);
     }
+    // The webhook handler reads its body itself (after verifying the headers), within
+    // MAX_BODY_BYTES, the shared budget and REQUEST_TIMEOUT: see `body`.
     webhooks
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        // A client that trickles its body cannot hold a connection and its buffer forever.
-        .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

@@ -15,9 +15,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-pub const SECRET_OLD: &str = "old-shared-secret-0123456789";
-pub const SECRET_NEW: &str = "new-shared-secret-9876543210";
-pub const URL_KEY: &str = "url-key-Zx81kq0Pp2m4";
+/// HS256 secrets and URL keys are at least 32 bytes (the verifier refuses shorter ones).
+pub const SECRET_OLD: &str = "old-shared-secret-0123456789abcdef";
+pub const SECRET_NEW: &str = "new-shared-secret-9876543210fedcba";
+pub const URL_KEY: &str = "url-key-Zx81kq0Pp2m4Qw7Rt5Yu3Io9Lk";
 pub const PUBLIC_URL: &str = "https://relay.example.com";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,6 +7,7 @@ mod commands;
 mod demo;
 mod durability;
 mod gong_link;
+mod hostile_bodies;
 mod layout;
 mod notifications;
 mod pipeline;

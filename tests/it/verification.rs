@@ -356,7 +356,60 @@ async fn unsigned_only_when_allowed(db: TestDb) {
     app.stop().await;
 }
 
+/// Key ids name HS256 secrets and URL keys by their position in their list, and an RS256
+/// key by a fingerprint of its public key: two different secrets at the same position get
+/// the same id, so a stored id carries nothing that could test a guess of a secret.
+async fn key_ids_reveal_nothing_of_the_secrets(db: TestDb) {
+    let lists = [
+        [
+            "first-list-secret-one-0123456789abcdef",
+            "first-list-secret-two-0123456789abcdef",
+        ],
+        [
+            "other-list-secret-one-fedcba9876543210",
+            "other-list-secret-two-fedcba9876543210",
+        ],
+    ];
+    let url_keys = [
+        "first-url-key-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "other-url-key-abcdefghijklmnopqrstuvwxyz",
+    ];
+    let mut seen = Vec::new();
+    for (i, (secrets, url_key)) in lists.iter().zip(url_keys).enumerate() {
+        let app = TestApp::spawn_with(&db, |c| {
+            c.gong_webhook_secrets = Some(json!(secrets).to_string());
+            c.gong_webhook_url_keys = Some(json!([url_key]).to_string());
+        })
+        .await;
+        let body = call_body_for(&format!("90{i}1"));
+        let token = sign_hs256(secrets[1].as_bytes(), &hs_claims(CALLS, &body));
+        let hs = app
+            .stored(&app.accepted(CALLS, &body, Some(&token)).await)
+            .await;
+        let body = call_body_for(&format!("90{i}2"));
+        let path = format!("{CALLS}?key={url_key}");
+        let url = app.stored(&app.accepted(&path, &body, None).await).await;
+        let body = call_body_for(&format!("90{i}3"));
+        let rs = app
+            .stored(&app.accepted(CALLS, &body, Some(&gong_token(&body))).await)
+            .await;
+        seen.push([hs.key_id.unwrap(), url.key_id.unwrap(), rs.key_id.unwrap()]);
+        app.stop().await;
+    }
+    // The RS256 id is the public key's SHA-256 fingerprint (of its SPKI DER), which an
+    // operator can compute from the key Gong shows.
+    let der = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        read_data("gong_rule_a.pub.b64").trim(),
+    )
+    .unwrap();
+    let fingerprint = format!("rs256:{}", &sha256_hex(&der)[..8]);
+    let expected = ["hs256:2".to_owned(), "url_key:1".to_owned(), fingerprint];
+    assert_eq!(seen, [expected.clone(), expected]);
+}
+
 crate::on_both_backends!(
+    key_ids_reveal_nothing_of_the_secrets,
     rs256_gong_token_is_accepted_raw_and_with_bearer,
     hs256_old_and_new_secrets_both_verify,
     url_key_verifies_and_a_wrong_one_is_unknown,
