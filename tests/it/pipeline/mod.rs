@@ -2,6 +2,7 @@
 //! simulator over HTTP, into the warehouse and the outbox, on SQLite and PostgreSQL. This
 //! file is the harness that the submodules' tests share.
 
+mod bad_days;
 mod bad_rows;
 mod enhance;
 mod failures;
