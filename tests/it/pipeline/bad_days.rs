@@ -105,4 +105,46 @@ async fn a_store_outage_is_logged_once_per_change(db: TestDb) {
     assert_eq!(serve.lines_with("store is reachable again").len(), 1);
 }
 
+/// `serve` over a Gong that refuses the key: it starts anyway, its start-up check says
+/// what to fix, and neither it nor the reconciler (every 200 ms) keeps asking Gong: the
+/// breaker holds them for its cool-down.
+async fn refused_credentials_are_reported_at_start(db: TestDb) {
+    let sim = super::simulator_with(|_| {}).await;
+    sim.set_credentials_rejected(true);
+    let serve = Logged::start(
+        &db,
+        &[
+            ("GONG_API_KEY", "sim-key:sim-secret".into()),
+            ("GONG_API_BASE_URL", sim.base_url()),
+            ("GONG_RECONCILE_INTERVAL", "200ms".into()),
+        ],
+    );
+    serve.wait_line("gong-relay listening", 30).await;
+    let line = serve.wait_line("start-up check", 15).await;
+    assert_contains_all(
+        &line,
+        &["ERROR", "GONG_API_KEY", "GONG_API_BASE_URL", "401"],
+    );
+    assert!(!line.contains("sim-secret"), "{line}");
+    // Several reconciler intervals.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut serve = serve;
+    assert!(
+        serve.child.try_wait().unwrap().is_none(),
+        "serve still runs"
+    );
+    let asked = sim.requests().len();
+    assert!(asked <= 2, "{asked} requests to a Gong refusing the key");
+    assert_eq!(
+        serve
+            .lines_with("Gong refused the API credentials (401)")
+            .len(),
+        1,
+        "the refusal is logged once, not per request"
+    );
+    drop(serve);
+    sim.shutdown().await;
+}
+
 crate::on_postgres!(postgres: a_store_outage_is_logged_once_per_change);
+crate::on_sqlite!(sqlite: refused_credentials_are_reported_at_start);
