@@ -146,10 +146,13 @@ impl Pipeline {
             let typed: Vec<&T> = part.iter().map(|(_, r)| *r).collect();
             match self.write(table, &typed).await {
                 Err(f) if !f.outage && part.len() > 1 => {
-                    tracing::warn!(
-                        table = table.name, rows = part.len(), error = %f.error,
-                        "the warehouse refused a batch; writing it in halves to isolate the rows it refuses"
-                    );
+                    // Once per batch: the halves' refusals say the same again.
+                    if part.len() == rows.len() {
+                        tracing::warn!(
+                            table = table.name, rows = part.len(), error = %f.error,
+                            "the warehouse refused a batch; writing it in halves to isolate the rows it refuses"
+                        );
+                    }
                     let (a, b) = part.split_at(part.len() / 2);
                     pending.push(b);
                     pending.push(a);
