@@ -163,6 +163,10 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     let verifier = Verifier::new(&config.webhook)?;
     let store = open_store(&config).await?;
     let pipeline = build_pipeline(&config, &store).await?;
+    // Credentials Gong refuses are reported now, not when the first event waits on them.
+    if let Some(gong) = pipeline.gong() {
+        crate::gong::spawn_start_check(gong.clone());
+    }
     if !config.store_is_postgres() {
         // One instance owns a SQLite store: leases left by a killed process belong to
         // nobody, so their events need not wait for the leases to run out.

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::store::Store;
 
+mod nul;
 mod sql;
 pub mod tables;
 

@@ -108,6 +108,17 @@ impl SqlWarehouse {
     }
 
     async fn write_rows(&self, rows: &Rows) -> Result<(), WarehouseError> {
+        // PostgreSQL refuses NUL in text and jsonb (see `nul`); a copy only when needed.
+        let cleaned;
+        let rows = if super::nul::any(&rows.rows) {
+            cleaned = Rows {
+                table: rows.table,
+                rows: super::nul::replaced(&rows.rows),
+            };
+            &cleaned
+        } else {
+            rows
+        };
         let plan = Plan::new(rows)?;
         if plan.rows.is_empty() {
             return Ok(());
