@@ -326,8 +326,9 @@ impl Retention {
 }
 
 /// Rows per pruning statement: small, so that no statement holds SQLite's write lock (or
-/// PostgreSQL's row locks) for long.
-const PRUNE_BATCH: i64 = 500;
+/// PostgreSQL's row locks) for long (measured on SQLite, 6.5 KB payloads, 200,000 rows:
+/// ~15 ms for 200 rows, ~50 ms for 500, most of it the commit's sync).
+const PRUNE_BATCH: i64 = 200;
 /// The pause between two pruning statements: the inbox writer and the workers get the
 /// write lock in between, however large the backlog.
 const PRUNE_PAUSE: Duration = Duration::from_millis(20);

@@ -27,12 +27,21 @@ impl Store {
         limit: i64,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
-        const SQL: &str = "UPDATE inbox_events SET payload = $1, payload_pruned_at_ms = $2 \
-             WHERE event_id IN (SELECT event_id FROM inbox_events \
+        // SQLite's planner, without statistics, prefers the ready index (status, run_at_ms)
+        // and sorts every done row: 0.6-0.9 s per batch on 200,000 rows, against ~15 ms
+        // through the partial index. PostgreSQL picks it from its statistics.
+        let index = match self {
+            Store::Sqlite(_) => "INDEXED BY inbox_events_prunable",
+            Store::Postgres(_) => "",
+        };
+        let sql = format!(
+            "UPDATE inbox_events SET payload = $1, payload_pruned_at_ms = $2 \
+             WHERE event_id IN (SELECT event_id FROM inbox_events {index} \
              WHERE status = 'done' AND payload_pruned_at_ms IS NULL AND updated_at_ms < $3 \
-             ORDER BY updated_at_ms LIMIT $4)";
+             ORDER BY updated_at_ms LIMIT $4)"
+        );
         let empty: &[u8] = &[];
-        Ok(with_pool!(self, p => sqlx::query(SQL)
+        Ok(with_pool!(self, p => sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(empty)
             .bind(now_ms)
             .bind(before_ms)
