@@ -27,7 +27,31 @@ async fn an_exact_retry_is_answered_with_the_original_event(db: TestDb) {
     let (status, refused) = answer(app.post(CALLS, &other, Some(&token)).await).await;
     assert_eq!(status, 401, "{refused}");
     assert_eq!(app.store().events().await.unwrap().len(), 1);
+    // A verified token always carries its body's hash, so the store's own check is reached
+    // only through its rows: a token remembered with another body, or one stored before
+    // tokens remembered their event, stays a replay.
+    for change in [
+        "UPDATE replay_tokens SET body_sha256 = 'another body'",
+        "UPDATE replay_tokens SET body_sha256 = NULL, event_id = NULL",
+    ] {
+        execute(app.store(), change).await;
+        let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
+        assert_eq!(
+            (status, json["error"].as_str()),
+            (401, Some("replayed")),
+            "{change}"
+        );
+    }
+    assert_eq!(app.store().events().await.unwrap().len(), 1);
     app.stop().await;
+}
+
+async fn execute(store: &Store, sql: &'static str) {
+    match store {
+        Store::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
+        Store::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
+    }
+    .unwrap();
 }
 
 async fn identical_deliveries_at_once_store_one_event(db: TestDb) {
