@@ -77,6 +77,10 @@ pub struct Config {
     /// Redis, tests).
     pub redis_prefix: String,
     pub outbox_retention: Duration,
+    /// Payloads of done events are emptied after this (their raw body is in the warehouse).
+    pub inbox_retention: Duration,
+    /// `webhook_processing_history` rows are deleted after this; `None` keeps them.
+    pub history_retention: Option<Duration>,
     pub bind_addr: SocketAddr,
     pub admin_token: Option<SecretString>,
     pub max_body_bytes: usize,
@@ -229,6 +233,16 @@ impl Config {
         }
         let outbox_retention =
             p.duration("OUTBOX_RETENTION", raw.outbox_retention.as_deref(), "7d");
+        let inbox_retention = p.duration("INBOX_RETENTION", raw.inbox_retention.as_deref(), "7d");
+        if inbox_retention.is_zero() {
+            p.add(
+                "INBOX_RETENTION",
+                "must be longer than 0, e.g. 7d (payloads of done events are kept this long)",
+            );
+        }
+        // Unset or 0: history is kept (the warehouse's own retention, if any, applies).
+        let history_retention =
+            p.duration("HISTORY_RETENTION", raw.history_retention.as_deref(), "0s");
 
         let bind_addr = match raw.bind_addr.as_deref().unwrap_or("0.0.0.0:8080").parse() {
             Ok(a) => a,
@@ -347,6 +361,8 @@ impl Config {
             redis_stream_maxlen,
             redis_prefix,
             outbox_retention,
+            inbox_retention,
+            history_retention: (!history_retention.is_zero()).then_some(history_retention),
             bind_addr,
             admin_token,
             max_body_bytes,

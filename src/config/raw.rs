@@ -161,6 +161,13 @@ pub struct RawConfig {
     /// Published notifications are deleted from the outbox after this [default: 7d]
     #[arg(long, env = "OUTBOX_RETENTION", global = true)]
     pub outbox_retention: Option<String>,
+    /// Payloads of done events are emptied from the inbox after this (their raw body is in
+    /// gong_webhooks_raw) [default: 7d]
+    #[arg(long, env = "INBOX_RETENTION", global = true)]
+    pub inbox_retention: Option<String>,
+    /// Rows of webhook_processing_history are deleted after this [default: kept]
+    #[arg(long, env = "HISTORY_RETENTION", global = true)]
+    pub history_retention: Option<String>,
     /// Listen address [default: 0.0.0.0:8080]
     #[arg(long, env = "BIND_ADDR", global = true)]
     pub bind_addr: Option<String>,

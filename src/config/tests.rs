@@ -28,6 +28,8 @@ fn defaults_are_the_designs() {
     assert_eq!(c.max_attempts, 8);
     assert_eq!(c.webhook.max_token_age, Duration::from_secs(3600));
     assert_eq!(c.redis_notification_ttl, Duration::from_secs(7 * 86400));
+    assert_eq!(c.inbox_retention, Duration::from_secs(7 * 86400));
+    assert_eq!(c.history_retention, None);
     assert_eq!(c.log_format, LogFormat::Json);
     assert!(c.gong_auth.is_none());
 }
@@ -239,4 +241,24 @@ fn secrets_and_url_keys_need_32_bytes() {
         ]
     );
     assert!(!err.to_string().contains(short));
+}
+
+#[test]
+fn retention_is_validated() {
+    let raw = RawConfig {
+        inbox_retention: Some("0".into()),
+        history_retention: Some("soon".into()),
+        ..Default::default()
+    };
+    let err = Config::from_raw(raw).unwrap_err().to_string();
+    assert!(err.contains("INBOX_RETENTION"), "{err}");
+    assert!(err.contains("HISTORY_RETENTION"), "{err}");
+    let raw = RawConfig {
+        inbox_retention: Some("2d".into()),
+        history_retention: Some("30d".into()),
+        ..Default::default()
+    };
+    let c = Config::from_raw(raw).unwrap();
+    assert_eq!(c.inbox_retention, Duration::from_secs(2 * 86400));
+    assert_eq!(c.history_retention, Some(Duration::from_secs(30 * 86400)));
 }

@@ -10,7 +10,6 @@ use tokio::task::JoinHandle;
 
 use super::Pipeline;
 use crate::store::{Claimed, StoreError};
-use crate::verify::now_ms;
 
 impl Pipeline {
     /// Renews the batch's leases every third of a lease while it is being processed, so a
@@ -28,8 +27,8 @@ impl Pipeline {
             let mut tick = tokio::time::interval_at(started + every, every);
             while started.elapsed() < MAX_HOLD {
                 tick.tick().await;
-                let until = now_ms() + lease.as_millis() as i64;
-                if let Err(e) = store.extend_leases(&ids, until).await {
+                // From now on the store's clock, not this process's (see store::queue).
+                if let Err(e) = store.extend_leases(&ids, lease.as_millis() as i64).await {
                     tracing::warn!(error = %e, "could not renew leases");
                 }
             }

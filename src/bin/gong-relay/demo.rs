@@ -211,12 +211,13 @@ pub async fn run(
             "   {:<44} -> {status} {answer}",
             "the first call, fired again"
         );
-        // What an attacker who captured a request could try.
+        // What a proxy that lost our 200 sends (or an attacker who captured the request):
+        // the same token and body, answered with the event they were accepted as.
         let (status, answer) = post(&http, &url, &body, &token).await?;
         let _ = writeln!(
             out,
             "   {:<44} -> {status} {answer}",
-            "the first request, replayed"
+            "the first request, sent again"
         );
         let mut tampered = body.clone();
         if let Some(b) = tampered.iter_mut().rev().find(|b| b.is_ascii_digit()) {
