@@ -1,25 +1,25 @@
 //! Assembles the service from its parts, runs it, and shuts it down in order.
 //!
-//! Shutdown order matters for "an acknowledged webhook is never lost": stop accepting
-//! connections, let in-flight requests finish (each waits for its commit), then let the
+//! Shutdown order matters for "an acknowledged webhook is never lost": first readiness
+//! turns 503 while the listeners keep serving for `DRAIN_PERIOD` (load balancers move
+//! traffic away without a refused connection), then stop accepting connections, let
+//! in-flight requests finish (each waits for its commit), then let the
 //! inbox committer drain, let the workers finish their batches, then close the store.
 //! Nothing is half-written because every event is one transaction, and an event a worker
 //! did not finish is simply claimed again after a restart.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, WarehouseKind};
 use crate::gong::GongLink;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, HealthCache, ListenerLimits, Surface};
 use crate::inbox::Inbox;
 use crate::insights::{Rules, RulesError};
 use crate::notify::{self, NotifyError, Publisher};
@@ -87,6 +87,7 @@ pub fn publisher(
 /// A started service. Dropping it does not stop it; call [`RunningApp::shutdown`].
 pub struct RunningApp {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     store: Store,
     pipeline: Pipeline,
     shutdown: watch::Sender<bool>,
@@ -99,6 +100,11 @@ impl RunningApp {
         self.addr
     }
 
+    /// The admin listener's address, when `ADMIN_BIND_ADDR` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
     /// The operational store (tests inspect it).
     pub fn store(&self) -> &Store {
         &self.store
@@ -109,7 +115,8 @@ impl RunningApp {
         &self.pipeline
     }
 
-    /// Graceful shutdown: finish in-flight requests, drain the inbox, close the store.
+    /// Graceful shutdown: readiness 503 and `DRAIN_PERIOD` of serving as usual, then
+    /// finish in-flight requests, drain the inbox, close the store.
     pub async fn shutdown(self) -> Result<(), AppError> {
         let _ = self.shutdown.send(true);
         match self.server.await {
@@ -179,17 +186,25 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     let commit_concurrency = if config.store_is_postgres() { 4 } else { 1 };
     let (inbox, committer) = Inbox::start(store.clone(), commit_concurrency);
 
-    let listener = TcpListener::bind(config.bind_addr)
-        .await
-        .map_err(|source| AppError::Bind {
-            addr: config.bind_addr,
-            source,
-        })?;
+    let listeners = 1 + usize::from(config.admin_bind_addr.is_some());
+    http::raise_open_files_limit(config.max_connections * listeners);
+    let listener = bind(config.bind_addr).await?;
     let addr = listener.local_addr().map_err(AppError::Server)?;
+    let admin_listener = match config.admin_bind_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    let admin_addr = match &admin_listener {
+        Some(l) => Some(l.local_addr().map_err(AppError::Server)?),
+        None => None,
+    };
 
-    report_startup(&config, &verifier, &store, addr);
+    report_startup(&config, &verifier, &store, addr, admin_addr);
 
     let publisher = publisher(&config, &store, pipeline.outbox_wake().clone())?;
+    // Taken once before serving, so that /health and /health/ready answer from the start.
+    let health = Arc::new(HealthCache::default());
+    health.refresh(&store, &pipeline, publisher.as_ref()).await;
     let ready = Arc::new(AtomicBool::new(true));
     let state = Arc::new(AppState {
         verifier,
@@ -201,13 +216,26 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         admin_token: config.admin_token.clone(),
         workers: config.workers,
         publisher: publisher.clone(),
+        health: health.clone(),
     });
-    let router = http::router(state, config.max_body_bytes);
+    let public_surface = if admin_listener.is_some() {
+        Surface::Public
+    } else {
+        Surface::All
+    };
+    let router = http::router(state.clone(), config.max_body_bytes, public_surface);
+    let admin_router = http::router(state, config.max_body_bytes, Surface::Admin);
+    let limits = ListenerLimits {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: config.max_connections,
+    };
 
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     let maintenance = tokio::spawn(maintain(
         store.clone(),
         pipeline.clone(),
+        health,
+        publisher.clone(),
         config.outbox_retention,
         shutdown.subscribe(),
     ));
@@ -231,26 +259,37 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     };
 
     let server_store = store.clone();
-    let mut grace_rx = shutdown.subscribe();
+    let drain_period = config.drain_period;
+    // Set once the drain is over: the listeners stop accepting and finish what is in flight.
+    let (stop_serving, stop_serving_rx) = watch::channel(false);
     let server = tokio::spawn(async move {
-        // axum does not set TCP_NODELAY: without it small answers wait for delayed ACKs.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let signal = async move {
+        let drain = async move {
             let _ = shutdown_rx.wait_for(|stop| *stop).await;
             ready.store(false, Ordering::Relaxed);
+            tracing::info!(
+                drain_period = %humantime::format_duration(drain_period),
+                "shutting down: readiness is 503, still serving while load balancers move away"
+            );
+            tokio::time::sleep(drain_period).await;
             tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_serving.send(true);
         };
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(signal)
-            .into_future();
-        let grace = async move {
-            let _ = grace_rx.wait_for(|stop| *stop).await;
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let public = http::serve(listener, router, limits, stopped(stop_serving_rx.clone()));
+        let admin = async {
+            if let Some(l) = admin_listener {
+                http::serve(l, admin_router, limits, stopped(stop_serving_rx.clone())).await;
+            }
+        };
+        let serve = async { tokio::join!(drain, public, admin) };
+        let grace = async {
+            stopped(stop_serving_rx.clone()).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
-        let result = tokio::select! {
-            r = serve => r,
+        let result: Result<(), std::io::Error> = tokio::select! {
+            _ = serve => Ok(()),
             _ = grace => {
                 tracing::error!("in-flight requests did not finish within the grace period");
                 Ok(())
@@ -297,11 +336,18 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
 
     Ok(RunningApp {
         addr,
+        admin_addr,
         store,
         pipeline,
         shutdown,
         server,
     })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })
 }
 
 /// Deletes published notifications older than `retention`, a small batch at a time so that
@@ -321,11 +367,13 @@ async fn prune_outbox(store: &Store, retention: Duration) {
     }
 }
 
-/// Periodic housekeeping: the queue gauges, the replay cache, and a probe of the
-/// warehouse while its breaker is open.
+/// Periodic housekeeping: the health snapshot (with the queue gauges), the replay cache,
+/// and a probe of the warehouse while its breaker is open.
 async fn maintain(
     store: Store,
     pipeline: Pipeline,
+    health: Arc<HealthCache>,
+    publisher: Option<Publisher>,
     outbox_retention: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -334,16 +382,7 @@ async fn maintain(
     loop {
         tokio::select! {
             _ = depth_tick.tick() => {
-                if let Ok(q) = store.queue_stats(now_ms()).await {
-                    let depth = q.pending + q.processing + q.retrying;
-                    metrics::gauge!(telemetry::INBOX_DEPTH).set(depth as f64);
-                    metrics::gauge!(telemetry::DLQ_DEPTH).set(q.dead as f64);
-                    metrics::gauge!(telemetry::OLDEST_PENDING_AGE_SECONDS)
-                        .set(q.oldest_pending_age_ms.unwrap_or(0) as f64 / 1e3);
-                }
-                if let Ok(n) = store.outbox_pending().await {
-                    metrics::gauge!(telemetry::OUTBOX_PENDING).set(n as f64);
-                }
+                health.refresh(&store, &pipeline, publisher.as_ref()).await;
                 pipeline.probe_warehouse().await;
                 if let Some(gong) = pipeline.gong() {
                     gong.refresh_budget().await;
@@ -362,7 +401,13 @@ async fn maintain(
     }
 }
 
-fn report_startup(config: &Config, verifier: &Verifier, store: &Store, addr: SocketAddr) {
+fn report_startup(
+    config: &Config,
+    verifier: &Verifier,
+    store: &Store,
+    addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+) {
     let w = &config.webhook;
     let mut methods = Vec::new();
     if !w.rs256_public_keys.is_empty() {
@@ -383,6 +428,9 @@ fn report_startup(config: &Config, verifier: &Verifier, store: &Store, addr: Soc
     }
     tracing::info!(
         %addr,
+        admin_addr = %admin_addr.map_or_else(|| "off (all routes on addr)".into(), |a| a.to_string()),
+        max_connections = config.max_connections,
+        header_read_timeout = %humantime::format_duration(config.header_read_timeout),
         store = store.backend(),
         warehouse = config.warehouse.as_str(),
         workers = config.workers,
