@@ -34,6 +34,8 @@ use crate::warehouse::{self, Warehouse, WarehouseError};
 /// and may retry): never acknowledged without a commit.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEPTH_REFRESH: Duration = Duration::from_secs(5);
+/// The store's health alone (one `SELECT 1`): how soon readiness sees an outage.
+const STORE_PING_EVERY: Duration = Duration::from_secs(1);
 const REPLAY_PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
@@ -379,8 +381,12 @@ async fn maintain(
 ) {
     let mut depth_tick = tokio::time::interval(DEPTH_REFRESH);
     let mut prune_tick = tokio::time::interval(REPLAY_PRUNE_EVERY);
+    let mut ping_tick = tokio::time::interval(STORE_PING_EVERY);
+    // A stalled store must not make the pings pile up behind it.
+    ping_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = ping_tick.tick() => health.refresh_store(&store).await,
             _ = depth_tick.tick() => {
                 health.refresh(&store, &pipeline, publisher.as_ref()).await;
                 pipeline.probe_warehouse().await;

@@ -5,7 +5,7 @@
 //! push webhook answers to seconds and into 503s (issue 11, item 3). Now whatever costs a
 //! query or a round trip (store and warehouse pings, the queue counts, Redis) is taken by
 //! one background task (`app::maintain`, every few seconds, each part bounded by a
-//! timeout) into a [`HealthCache`], together with the queue gauges of `/metrics`; a
+//! timeout, and the store's ping alone every second) into a [`HealthCache`], together with the queue gauges of `/metrics`; a
 //! request only reads that snapshot and the in-memory state (breakers, the Gong budget),
 //! and shows how old the snapshot is. There is deliberately no per-request ping, not even
 //! a single-flight one: a snapshot a few seconds old is what an operator needs, and a
@@ -72,6 +72,24 @@ impl HealthCache {
             queue,
         };
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(snapshot));
+    }
+
+    /// Pings the store alone (cheap, so done more often than the full refresh): an outage
+    /// shows in `/health` and `/health/ready` within about a second.
+    pub async fn refresh_store(&self, store: &Store) {
+        let (store_json, store_ok) = store_health(store).await;
+        let mut slot = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = slot.as_ref() {
+            *slot = Some(Arc::new(Snapshot {
+                taken: old.taken,
+                store: store_json,
+                store_ok,
+                warehouse: old.warehouse.clone(),
+                warehouse_ok: old.warehouse_ok,
+                redis: old.redis.clone(),
+                queue: old.queue.clone(),
+            }));
+        }
     }
 
     fn get(&self) -> Option<Arc<Snapshot>> {
