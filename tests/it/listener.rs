@@ -209,7 +209,7 @@ async fn connections_over_the_cap_are_refused_and_counted(db: TestDb) {
 
 async fn sigterm_drains_before_stopping(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = start(&db, dir.path(), &[("DRAIN_PERIOD", "3s")]);
+    let (mut child, addr) = start(&db, dir.path(), &[("DRAIN_PERIOD", "4s")]);
     let ready = format!("http://{addr}/health/ready");
     assert_eq!(get(&ready).await.map(|(s, _)| s), Some(200));
     let pid = child.id() as libc::pid_t;
@@ -223,7 +223,7 @@ async fn sigterm_drains_before_stopping(db: TestDb) {
     .await;
     assert_eq!(post_webhook(&addr, "8810004").await, Some(200));
     assert!(
-        sent.elapsed() < Duration::from_secs(3),
+        sent.elapsed() < Duration::from_secs(4),
         "the checks above took the whole drain period; the test proves nothing"
     );
     // Then it stops on its own.
@@ -240,7 +240,7 @@ async fn sigterm_drains_before_stopping(db: TestDb) {
     };
     assert!(status.success(), "{status:?}");
     assert!(
-        sent.elapsed() >= Duration::from_secs(3),
+        sent.elapsed() >= Duration::from_secs(4),
         "{:?}",
         sent.elapsed()
     );
