@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, WarehouseKind};
 use crate::gong::GongLink;
-use crate::http::{self, AppState, HealthCache, ListenerLimits, Surface};
+use crate::http::{self, AppState, HealthCache, ListenerLimits, ListenerName, Surface};
 use crate::inbox::Inbox;
 use crate::insights::{Rules, RulesError};
 use crate::notify::{self, NotifyError, Publisher};
@@ -279,10 +279,17 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let public = http::serve(listener, router, limits, stopped(stop_serving_rx.clone()));
+        let public = http::serve(
+            listener,
+            router,
+            limits,
+            ListenerName::Public,
+            stopped(stop_serving_rx.clone()),
+        );
         let admin = async {
             if let Some(l) = admin_listener {
-                http::serve(l, admin_router, limits, stopped(stop_serving_rx.clone())).await;
+                let stop = stopped(stop_serving_rx.clone());
+                http::serve(l, admin_router, limits, ListenerName::Admin, stop).await;
             }
         };
         let serve = async { tokio::join!(drain, public, admin) };

@@ -36,7 +36,7 @@ mod serve;
 mod webhook;
 
 pub use health::HealthCache;
-pub use serve::{ListenerLimits, raise_open_files_limit, serve};
+pub use serve::{ListenerLimits, ListenerName, raise_open_files_limit, serve};
 pub use webhook::ApiError;
 
 use secrecy::SecretString;

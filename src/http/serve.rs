@@ -12,7 +12,8 @@
 //!   read arms it), so the same value bounds idle keep-alive connections; a test checks it;
 //! - at most `MAX_CONNECTIONS` are open: one over the cap is accepted and closed at once
 //!   (so it does not sit in the kernel's backlog, and the client learns at once), and
-//!   counted in `http_connections_refused_total`; `http_connections_open` is the gauge;
+//!   counted in `http_connections_refused_total{listener}`; `http_connections_open{listener}`
+//!   is the gauge (`public` or `admin`);
 //! - TCP_NODELAY on every socket (small answers would otherwise wait for delayed ACKs);
 //! - graceful shutdown as `axum::serve` did it: once `stop` resolves no connection is
 //!   accepted, idle ones are closed, and in-flight requests finish (each answer waits for
@@ -51,6 +52,24 @@ pub struct ListenerLimits {
     pub max_connections: usize,
 }
 
+/// Which listener a connection came to: the `listener` label of the connection metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerName {
+    /// `BIND_ADDR`.
+    Public,
+    /// `ADMIN_BIND_ADDR`.
+    Admin,
+}
+
+impl ListenerName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerName::Public => "public",
+            ListenerName::Admin => "admin",
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `stop` resolves, then shuts down gracefully (see
 /// the module comment). Accept errors never end the loop: with the file descriptors
 /// exhausted the loop backs off a little and goes on, since the connections that hold
@@ -59,6 +78,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ListenerLimits,
+    name: ListenerName,
     stop: impl Future<Output = ()> + Send,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -89,7 +109,8 @@ pub async fn serve(
             // Over the cap: closed at once. The client sees the connection closed (or
             // reset) and a real sender retries; what holds the slots is bounded by
             // HEADER_READ_TIMEOUT, so the cap frees itself.
-            metrics::counter!(telemetry::HTTP_CONNECTIONS_REFUSED_TOTAL).increment(1);
+            metrics::counter!(telemetry::HTTP_CONNECTIONS_REFUSED_TOTAL, "listener" => name.as_str())
+                .increment(1);
             drop(tcp);
             continue;
         };
@@ -97,7 +118,7 @@ pub async fn serve(
             tcp,
             router.clone(),
             http.clone(),
-            OpenConnection::new(slot),
+            OpenConnection::new(slot, name),
             shutdown_rx.clone(),
             done_rx.clone(),
         ));
@@ -158,18 +179,23 @@ async fn accept_failed(e: std::io::Error) {
 }
 
 /// Holds a connection's slot and counts it in `http_connections_open` while alive.
-struct OpenConnection(#[allow(dead_code)] OwnedSemaphorePermit);
+struct OpenConnection {
+    _slot: OwnedSemaphorePermit,
+    name: ListenerName,
+}
 
 impl OpenConnection {
-    fn new(slot: OwnedSemaphorePermit) -> OpenConnection {
-        metrics::gauge!(telemetry::HTTP_CONNECTIONS_OPEN).increment(1.0);
-        OpenConnection(slot)
+    fn new(slot: OwnedSemaphorePermit, name: ListenerName) -> OpenConnection {
+        metrics::gauge!(telemetry::HTTP_CONNECTIONS_OPEN, "listener" => name.as_str())
+            .increment(1.0);
+        OpenConnection { _slot: slot, name }
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        metrics::gauge!(telemetry::HTTP_CONNECTIONS_OPEN).decrement(1.0);
+        metrics::gauge!(telemetry::HTTP_CONNECTIONS_OPEN, "listener" => self.name.as_str())
+            .decrement(1.0);
     }
 }
 

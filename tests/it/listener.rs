@@ -168,7 +168,7 @@ async fn connections_over_the_cap_are_refused_and_counted(db: TestDb) {
         let (_, metrics) = get(&format!("http://{admin}/metrics")).await?;
         metrics
             .lines()
-            .any(|l| l.starts_with("http_connections_open ") && l.ends_with(" 21"))
+            .any(|l| l == "http_connections_open{listener=\"public\"} 20")
             .then_some(())
     })
     .await;
@@ -192,7 +192,7 @@ async fn connections_over_the_cap_are_refused_and_counted(db: TestDb) {
     assert_eq!(status, 200);
     let refused = metrics
         .lines()
-        .find_map(|l| l.strip_prefix("http_connections_refused_total "))
+        .find_map(|l| l.strip_prefix("http_connections_refused_total{listener=\"public\"} "))
         .map(|v| v.trim().parse::<f64>().unwrap());
     assert!(refused.is_some_and(|n| n >= 2.0), "{metrics}");
 
