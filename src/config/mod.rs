@@ -82,6 +82,12 @@ pub struct Config {
     /// `webhook_processing_history` rows are deleted after this; `None` keeps them.
     pub history_retention: Option<Duration>,
     pub bind_addr: SocketAddr,
+    /// `None`: `/metrics`, `/admin` and the detailed `/health` are on `bind_addr`.
+    pub admin_bind_addr: Option<SocketAddr>,
+    /// Open connections allowed on each listener.
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub drain_period: Duration,
     pub admin_token: Option<SecretString>,
     pub max_body_bytes: usize,
     /// Bytes of webhook bodies held at once, by all requests together (at least
@@ -254,6 +260,36 @@ impl Config {
                 SocketAddr::from(([0, 0, 0, 0], 8080))
             }
         };
+        let admin_bind_addr = match raw.admin_bind_addr.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) => match a.parse::<SocketAddr>() {
+                Ok(a) if a == bind_addr && a.port() != 0 => {
+                    p.add("ADMIN_BIND_ADDR", "must differ from BIND_ADDR");
+                    None
+                }
+                Ok(a) => Some(a),
+                Err(_) => {
+                    p.add(
+                        "ADMIN_BIND_ADDR",
+                        "must be an IP address and port, e.g. 127.0.0.1:9090",
+                    );
+                    None
+                }
+            },
+        };
+        let max_connections =
+            p.positive_int("MAX_CONNECTIONS", raw.max_connections.as_deref(), 4096) as usize;
+        let header_read_timeout = p.duration(
+            "HEADER_READ_TIMEOUT",
+            raw.header_read_timeout.as_deref(),
+            "10s",
+        );
+        // Zero would close every connection before its first header line.
+        if header_read_timeout < Duration::from_millis(100) {
+            p.add("HEADER_READ_TIMEOUT", "must be at least 100ms");
+        }
+        // 0 is allowed: stop at once (tests, a single instance without a load balancer).
+        let drain_period = p.duration("DRAIN_PERIOD", raw.drain_period.as_deref(), "5s");
         let admin_token = p
             .secret(
                 "ADMIN_TOKEN",
@@ -364,6 +400,10 @@ impl Config {
             inbox_retention,
             history_retention: (!history_retention.is_zero()).then_some(history_retention),
             bind_addr,
+            admin_bind_addr,
+            max_connections,
+            header_read_timeout,
+            drain_period,
             admin_token,
             max_body_bytes,
             max_body_bytes_in_flight,

@@ -171,6 +171,18 @@ pub struct RawConfig {
     /// Listen address [default: 0.0.0.0:8080]
     #[arg(long, env = "BIND_ADDR", global = true)]
     pub bind_addr: Option<String>,
+    /// Second listener for /metrics, /admin and detailed /health, kept off the public port (none: all on BIND_ADDR).
+    #[arg(long, env = "ADMIN_BIND_ADDR", global = true)]
+    pub admin_bind_addr: Option<String>,
+    /// Open connections per listener; more are closed at once [default: 4096]
+    #[arg(long, env = "MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<String>,
+    /// Headers must arrive within this; idle keep-alive connections close after it [default: 10s]
+    #[arg(long, env = "HEADER_READ_TIMEOUT", global = true)]
+    pub header_read_timeout: Option<String>,
+    /// After SIGTERM, readiness is 503 while the listener keeps serving this long [default: 5s]
+    #[arg(long, env = "DRAIN_PERIOD", global = true)]
+    pub drain_period: Option<String>,
     /// Bearer token of the /admin API (off when unset).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, global = true)]
     pub admin_token: Option<String>,

@@ -262,3 +262,51 @@ fn retention_is_validated() {
     assert_eq!(c.inbox_retention, Duration::from_secs(2 * 86400));
     assert_eq!(c.history_retention, Some(Duration::from_secs(30 * 86400)));
 }
+
+#[test]
+fn listener_variables_have_the_designs_defaults_and_are_checked() {
+    let c = Config::from_raw(RawConfig::default()).unwrap();
+    assert_eq!(c.admin_bind_addr, None);
+    assert_eq!(c.max_connections, 4096);
+    assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.drain_period, Duration::from_secs(5));
+
+    let raw = RawConfig {
+        admin_bind_addr: Some("127.0.0.1:9090".into()),
+        max_connections: Some("64".into()),
+        header_read_timeout: Some("2s".into()),
+        drain_period: Some("0".into()),
+        ..RawConfig::default()
+    };
+    let c = Config::from_raw(raw).unwrap();
+    assert_eq!(c.admin_bind_addr.unwrap().to_string(), "127.0.0.1:9090");
+    assert_eq!(c.max_connections, 64);
+    assert_eq!(c.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(c.drain_period, Duration::ZERO);
+
+    let raw = RawConfig {
+        bind_addr: Some("0.0.0.0:8080".into()),
+        admin_bind_addr: Some("0.0.0.0:8080".into()),
+        max_connections: Some("0".into()),
+        header_read_timeout: Some("0".into()),
+        drain_period: Some("soon".into()),
+        ..RawConfig::default()
+    };
+    let e = Config::from_raw(raw).unwrap_err();
+    let vars: Vec<&str> = e.0.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        vars,
+        [
+            "ADMIN_BIND_ADDR",
+            "MAX_CONNECTIONS",
+            "HEADER_READ_TIMEOUT",
+            "DRAIN_PERIOD"
+        ],
+        "{e}"
+    );
+    let raw = RawConfig {
+        admin_bind_addr: Some("localhost".into()),
+        ..RawConfig::default()
+    };
+    assert!(Config::from_raw(raw).is_err());
+}

@@ -201,6 +201,8 @@ pub fn base_config(db: &TestDb) -> RawConfig {
         gong_webhook_url_keys: Some(json!([URL_KEY]).to_string()),
         gong_webhook_public_url: Some(PUBLIC_URL.into()),
         log_level: Some(std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into())),
+        // Stop at once: no load balancer to drain in a test (the drain has its own test).
+        drain_period: Some("0".into()),
         ..Default::default()
     }
 }

@@ -290,8 +290,14 @@ async fn health_and_metrics_report(db: TestDb) {
     );
     assert_eq!(app.post(CALLS, &body, Some("x.y.z")).await.status(), 401);
 
-    let (status, health) = answer(app.client.get(app.url("/health")).send().await.unwrap()).await;
-    assert_eq!(status, 200, "{health}");
+    // The queue counts come from the health snapshot, refreshed every few seconds.
+    let health = eventually(15, "the snapshot counting the event", || async {
+        let res = app.client.get(app.url("/health")).send().await.unwrap();
+        let (status, health) = answer(res).await;
+        assert_eq!(status, 200, "{health}");
+        (health["dependencies"]["queue"]["pending"] == 1).then_some(health)
+    })
+    .await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["dependencies"]["store"]["status"], "ok");
     let deps = &health["dependencies"];

@@ -142,6 +142,8 @@ pub async fn run(
     raw.database_url = Some(format!("sqlite://{}", db_path.display()));
     raw.database_url_file = None;
     raw.warehouse = Some("sqlite".into());
+    // A loopback demo has no load balancer to drain: Ctrl-C stops it at once.
+    raw.drain_period.get_or_insert_with(|| "0".into());
     if raw.bind_addr.is_none() {
         // A free loopback port, known before the start so that the webhook URL claim can
         // be checked as in production (GONG_WEBHOOK_PUBLIC_URL).
