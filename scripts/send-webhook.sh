@@ -10,7 +10,7 @@ set -euo pipefail
 # from the repository.
 if [ $# -ge 1 ]; then body="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; fi
 cd "$(dirname "$0")/.."
-secret="${SECRET:-local-trial-secret-0123456789}"
+secret="${SECRET:-local-trial-secret-0123456789abcdef}"
 url="${URL:-http://127.0.0.1:8080/webhook/gong/calls}"
 body="${body:-tests/data/webhook_call.json}"
 

@@ -126,6 +126,14 @@ impl Breaker {
         }
     }
 
+    /// Opens the breaker now, whatever the count: for a failure that will not pass by
+    /// itself (credentials the dependency refuses), where counting to the threshold would
+    /// only spend work on more failures.
+    pub fn trip(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.open(&mut inner);
+    }
+
     pub fn record_failure(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let open = match *inner {
@@ -139,16 +147,20 @@ impl Breaker {
             Inner::HalfOpen { .. } | Inner::Open { .. } => true,
         };
         if open {
-            tracing::warn!(
-                dependency = self.dependency,
-                cool_down_s = self.cool_down.as_secs_f64(),
-                "circuit breaker open"
-            );
-            *inner = Inner::Open {
-                until: Instant::now() + self.cool_down,
-            };
-            self.publish(BreakerState::Open);
+            self.open(&mut inner);
         }
+    }
+
+    fn open(&self, inner: &mut Inner) {
+        tracing::warn!(
+            dependency = self.dependency,
+            cool_down_s = self.cool_down.as_secs_f64(),
+            "circuit breaker open"
+        );
+        *inner = Inner::Open {
+            until: Instant::now() + self.cool_down,
+        };
+        self.publish(BreakerState::Open);
     }
 
     pub fn state(&self) -> BreakerState {
@@ -176,6 +188,9 @@ impl gong_api::CircuitBreaker for Breaker {
     }
     fn record_failure(&self) {
         Breaker::record_failure(self)
+    }
+    fn record_rejected(&self) {
+        Breaker::trip(self)
     }
 }
 
@@ -229,6 +244,14 @@ mod tests {
         std::thread::sleep(Duration::from_millis(30));
         assert!(b.allow().is_ok());
         b.record_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(b.allow().is_err());
+    }
+
+    #[test]
+    fn a_trip_opens_at_once() {
+        let b = Breaker::new("test", 5, Duration::from_secs(60));
+        b.trip();
         assert_eq!(b.state(), BreakerState::Open);
         assert!(b.allow().is_err());
     }

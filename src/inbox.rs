@@ -54,10 +54,22 @@ pub struct Inbox {
 
 impl Inbox {
     /// Starts the committer. `concurrency` commits may run at once: 1 for SQLite (one
-    /// writer anyway), a few for PostgreSQL.
+    /// writer anyway), a few for PostgreSQL. It commits on connections of its own (see
+    /// [`Store::inbox_writer`]), so that readers and workers holding every connection of
+    /// `store`'s pool cannot make webhooks wait for one.
     pub fn start(store: Store, concurrency: usize) -> (Inbox, JoinHandle<()>) {
+        let concurrency = concurrency.max(1);
+        let writer = store.inbox_writer(concurrency as u32);
+        // Opens a first connection now rather than at the first webhook: it is ready when
+        // webhooks come, and what connecting reports (see `inbox_writer`) is said at start.
+        let warm = writer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = warm.ping().await {
+                tracing::warn!(error = %e, "the inbox writer cannot reach the store yet");
+            }
+        });
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let handle = tokio::spawn(run_committer(store, rx, concurrency.max(1)));
+        let handle = tokio::spawn(run_committer(writer, rx, concurrency));
         (Inbox { tx }, handle)
     }
 
@@ -104,6 +116,7 @@ async fn run_committer(store: Store, mut rx: mpsc::Receiver<Submission>, concurr
     }
     // Wait for the commits in flight: shutdown must not cut one off.
     let _ = permits.acquire_many(concurrency as u32).await;
+    store.close().await;
 }
 
 async fn commit(store: &Store, batch: Vec<Submission>) {

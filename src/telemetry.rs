@@ -26,6 +26,8 @@ pub const EVENTS_PROCESSED_TOTAL: &str = "events_processed_total";
 pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
 pub const NOTIFICATIONS_PUBLISHED_TOTAL: &str = "notifications_published_total";
 pub const NOTIFICATION_PUBLISH_DELAY_SECONDS: &str = "notification_publish_delay_seconds";
+pub const HTTP_CONNECTIONS_OPEN: &str = "http_connections_open";
+pub const HTTP_CONNECTIONS_REFUSED_TOTAL: &str = "http_connections_refused_total";
 /// Recorded by the Gong API client, which names them in its own crate.
 pub use gong_api::metric::{
     CALLS_TOTAL as GONG_API_CALLS_TOTAL, DAILY_BUDGET_REMAINING as GONG_API_DAILY_BUDGET_REMAINING,
@@ -33,7 +35,7 @@ pub use gong_api::metric::{
 };
 
 /// Every metric the service exports (dashboards and alerts may query only these).
-pub const ALL_METRICS: [&str; 17] = [
+pub const ALL_METRICS: [&str; 19] = [
     WEBHOOK_REQUESTS_TOTAL,
     WEBHOOK_VERIFICATION_FAILURES_TOTAL,
     WEBHOOK_PROCESSING_DURATION_SECONDS,
@@ -51,6 +53,8 @@ pub const ALL_METRICS: [&str; 17] = [
     GONG_API_CALLS_TOTAL,
     GONG_API_DAILY_BUDGET_REMAINING,
     API_RATE_LIMIT_HITS_TOTAL,
+    HTTP_CONNECTIONS_OPEN,
+    HTTP_CONNECTIONS_REFUSED_TOTAL,
 ];
 
 /// Installs the global log subscriber. Safe to call more than once (later calls do nothing),
@@ -141,6 +145,14 @@ fn describe() {
     metrics::describe_counter!(
         EVENTS_PROCESSED_TOTAL,
         "Events finished by the pipeline, by kind and outcome (done, partial, retry, dead)"
+    );
+    metrics::describe_gauge!(
+        HTTP_CONNECTIONS_OPEN,
+        "HTTP connections open on the listeners"
+    );
+    metrics::describe_counter!(
+        HTTP_CONNECTIONS_REFUSED_TOTAL,
+        "HTTP connections closed at once because MAX_CONNECTIONS were open"
     );
 }
 

@@ -77,9 +77,24 @@ pub struct Config {
     /// Redis, tests).
     pub redis_prefix: String,
     pub outbox_retention: Duration,
+    /// Payloads of done events are emptied after this (their raw body is in the warehouse).
+    pub inbox_retention: Duration,
+    /// `webhook_processing_history` rows are deleted after this; `None` keeps them.
+    pub history_retention: Option<Duration>,
     pub bind_addr: SocketAddr,
+    /// `None`: `/metrics`, `/admin` and the detailed `/health` are on `bind_addr`.
+    pub admin_bind_addr: Option<SocketAddr>,
+    /// Open connections allowed on each listener.
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub drain_period: Duration,
     pub admin_token: Option<SecretString>,
     pub max_body_bytes: usize,
+    /// Bytes of webhook bodies held at once, by all requests together (at least
+    /// `max_body_bytes`, so that any one allowed body can always be read).
+    pub max_body_bytes_in_flight: usize,
+    /// Deadline of a whole webhook request, counted from its start.
+    pub request_timeout: Duration,
     pub workers: usize,
     pub max_attempts: u32,
     pub retry_backoff: Duration,
@@ -224,6 +239,16 @@ impl Config {
         }
         let outbox_retention =
             p.duration("OUTBOX_RETENTION", raw.outbox_retention.as_deref(), "7d");
+        let inbox_retention = p.duration("INBOX_RETENTION", raw.inbox_retention.as_deref(), "7d");
+        if inbox_retention.is_zero() {
+            p.add(
+                "INBOX_RETENTION",
+                "must be longer than 0, e.g. 7d (payloads of done events are kept this long)",
+            );
+        }
+        // Unset or 0: history is kept (the warehouse's own retention, if any, applies).
+        let history_retention =
+            p.duration("HISTORY_RETENTION", raw.history_retention.as_deref(), "0s");
 
         let bind_addr = match raw.bind_addr.as_deref().unwrap_or("0.0.0.0:8080").parse() {
             Ok(a) => a,
@@ -235,6 +260,36 @@ impl Config {
                 SocketAddr::from(([0, 0, 0, 0], 8080))
             }
         };
+        let admin_bind_addr = match raw.admin_bind_addr.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) => match a.parse::<SocketAddr>() {
+                Ok(a) if a == bind_addr && a.port() != 0 => {
+                    p.add("ADMIN_BIND_ADDR", "must differ from BIND_ADDR");
+                    None
+                }
+                Ok(a) => Some(a),
+                Err(_) => {
+                    p.add(
+                        "ADMIN_BIND_ADDR",
+                        "must be an IP address and port, e.g. 127.0.0.1:9090",
+                    );
+                    None
+                }
+            },
+        };
+        let max_connections =
+            p.positive_int("MAX_CONNECTIONS", raw.max_connections.as_deref(), 4096) as usize;
+        let header_read_timeout = p.duration(
+            "HEADER_READ_TIMEOUT",
+            raw.header_read_timeout.as_deref(),
+            "10s",
+        );
+        // Zero would close every connection before its first header line.
+        if header_read_timeout < Duration::from_millis(100) {
+            p.add("HEADER_READ_TIMEOUT", "must be at least 100ms");
+        }
+        // 0 is allowed: stop at once (tests, a single instance without a load balancer).
+        let drain_period = p.duration("DRAIN_PERIOD", raw.drain_period.as_deref(), "5s");
         let admin_token = p
             .secret(
                 "ADMIN_TOKEN",
@@ -255,6 +310,23 @@ impl Config {
             raw.max_body_bytes.as_deref(),
             10_485_760u64,
         ) as usize;
+        let max_body_bytes_in_flight = p.positive_int(
+            "MAX_BODY_BYTES_IN_FLIGHT",
+            raw.max_body_bytes_in_flight.as_deref(),
+            64 * 1024 * 1024,
+        ) as usize;
+        if max_body_bytes_in_flight < max_body_bytes {
+            p.add(
+                "MAX_BODY_BYTES_IN_FLIGHT",
+                &format!(
+                    "must be at least MAX_BODY_BYTES ({max_body_bytes}), or a body of the allowed size could never be read"
+                ),
+            );
+        }
+        let request_timeout = p.duration("REQUEST_TIMEOUT", raw.request_timeout.as_deref(), "30s");
+        if request_timeout < Duration::from_secs(1) {
+            p.add("REQUEST_TIMEOUT", "must be at least 1s");
+        }
         // 0 is allowed: a receive-only instance (other replicas process the shared queue).
         let workers = p.whole_number_up_to("WORKERS", raw.workers.as_deref(), 256, 4) as usize;
         let max_attempts = p.positive_int("MAX_ATTEMPTS", raw.max_attempts.as_deref(), 8);
@@ -325,9 +397,17 @@ impl Config {
             redis_stream_maxlen,
             redis_prefix,
             outbox_retention,
+            inbox_retention,
+            history_retention: (!history_retention.is_zero()).then_some(history_retention),
             bind_addr,
+            admin_bind_addr,
+            max_connections,
+            header_read_timeout,
+            drain_period,
             admin_token,
             max_body_bytes,
+            max_body_bytes_in_flight,
+            request_timeout,
             workers,
             max_attempts: max_attempts as u32,
             retry_backoff,

@@ -186,9 +186,28 @@ pub struct RawConfig {
     /// Published notifications are deleted from the outbox after this [default: 7d]
     #[arg(long, env = "OUTBOX_RETENTION", global = true)]
     pub outbox_retention: Option<String>,
+    /// Payloads of done events are emptied from the inbox after this (their raw body is in
+    /// gong_webhooks_raw) [default: 7d]
+    #[arg(long, env = "INBOX_RETENTION", global = true)]
+    pub inbox_retention: Option<String>,
+    /// Rows of webhook_processing_history are deleted after this [default: kept]
+    #[arg(long, env = "HISTORY_RETENTION", global = true)]
+    pub history_retention: Option<String>,
     /// Listen address [default: 0.0.0.0:8080]
     #[arg(long, env = "BIND_ADDR", global = true)]
     pub bind_addr: Option<String>,
+    /// Second listener for /metrics, /admin and detailed /health, kept off the public port (none: all on BIND_ADDR).
+    #[arg(long, env = "ADMIN_BIND_ADDR", global = true)]
+    pub admin_bind_addr: Option<String>,
+    /// Open connections per listener; more are closed at once [default: 4096]
+    #[arg(long, env = "MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<String>,
+    /// Headers must arrive within this; idle keep-alive connections close after it [default: 10s]
+    #[arg(long, env = "HEADER_READ_TIMEOUT", global = true)]
+    pub header_read_timeout: Option<String>,
+    /// After SIGTERM, readiness is 503 while the listener keeps serving this long [default: 5s]
+    #[arg(long, env = "DRAIN_PERIOD", global = true)]
+    pub drain_period: Option<String>,
     /// Bearer token of the /admin API (off when unset).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, global = true)]
     pub admin_token: Option<String>,
@@ -198,6 +217,12 @@ pub struct RawConfig {
     /// Larger webhook bodies get 413 [default: 10485760]
     #[arg(long, env = "MAX_BODY_BYTES", global = true)]
     pub max_body_bytes: Option<String>,
+    /// Memory for webhook bodies being received, all requests together; at least MAX_BODY_BYTES [default: 67108864]
+    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", global = true)]
+    pub max_body_bytes_in_flight: Option<String>,
+    /// Deadline of a whole webhook request from its start; a body not in by then gets 408 [default: 30s]
+    #[arg(long, env = "REQUEST_TIMEOUT", global = true)]
+    pub request_timeout: Option<String>,
     /// Pipeline workers; 0 = receive only [default: 4]
     #[arg(long, env = "WORKERS", global = true)]
     pub workers: Option<String>,

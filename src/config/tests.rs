@@ -22,10 +22,14 @@ fn defaults_are_the_designs() {
     assert_eq!(c.warehouse, WarehouseKind::Sqlite);
     assert_eq!(c.bind_addr.to_string(), "0.0.0.0:8080");
     assert_eq!(c.max_body_bytes, 10_485_760);
+    assert_eq!(c.max_body_bytes_in_flight, 64 * 1024 * 1024);
+    assert_eq!(c.request_timeout, Duration::from_secs(30));
     assert_eq!(c.workers, 4);
     assert_eq!(c.max_attempts, 8);
     assert_eq!(c.webhook.max_token_age, Duration::from_secs(3600));
     assert_eq!(c.redis_notification_ttl, Duration::from_secs(7 * 86400));
+    assert_eq!(c.inbox_retention, Duration::from_secs(7 * 86400));
+    assert_eq!(c.history_retention, None);
     assert_eq!(c.log_format, LogFormat::Json);
     assert!(c.gong_auth.is_none());
 }
@@ -61,27 +65,30 @@ fn every_problem_is_reported_on_its_own_line() {
 #[test]
 fn secrets_never_appear_in_errors_or_debug() {
     let raw = RawConfig {
-        gong_webhook_secrets: Some("[\"s3cr3t-value-0123456789\", \"\"]".into()),
-        gong_api_key: Some("key:s3cr3t-value-0123456789".into()),
+        gong_webhook_secrets: Some("[\"s3cr3t-value-0123456789abcdefghij\", \"\"]".into()),
+        gong_api_key: Some("key:s3cr3t-value-0123456789abcdefghij".into()),
         ..Default::default()
     };
     let err = Config::from_raw(raw).unwrap_err();
-    assert!(!err.to_string().contains("s3cr3t-value-0123456789"));
+    assert!(
+        !err.to_string()
+            .contains("s3cr3t-value-0123456789abcdefghij")
+    );
 
     let raw = RawConfig {
-        gong_webhook_secrets: Some("[\"s3cr3t-value-0123456789\"]".into()),
-        gong_api_key: Some("key:s3cr3t-value-0123456789".into()),
+        gong_webhook_secrets: Some("[\"s3cr3t-value-0123456789abcdefghij\"]".into()),
+        gong_api_key: Some("key:s3cr3t-value-0123456789abcdefghij".into()),
         ..Default::default()
     };
     let c = Config::from_raw(raw).unwrap();
-    assert!(!format!("{c:?}").contains("s3cr3t-value-0123456789"));
+    assert!(!format!("{c:?}").contains("s3cr3t-value-0123456789abcdefghij"));
 }
 
 #[test]
 fn file_variants_are_read_and_trimmed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secrets");
-    std::fs::write(&path, "[\"from-file-secret-0123\"]\n").unwrap();
+    std::fs::write(&path, "[\"from-file-secret-0123456789abcdefgh\"]\n").unwrap();
     let raw = RawConfig {
         gong_webhook_secrets_file: Some(path),
         ..Default::default()
@@ -89,7 +96,7 @@ fn file_variants_are_read_and_trimmed() {
     let c = Config::from_raw(raw).unwrap();
     assert_eq!(
         c.webhook.hs256_secrets[0].expose_secret(),
-        "from-file-secret-0123"
+        "from-file-secret-0123456789abcdefgh"
     );
 
     let raw = RawConfig {
@@ -123,7 +130,7 @@ fn serve_fails_closed_without_verification() {
     // Keys configured as well do not make "unsigned" acceptable on a public address.
     let c = Config::from_raw(RawConfig {
         gong_webhook_allow_unsigned: Some("true".into()),
-        gong_webhook_secrets: Some("[\"a-long-enough-secret-value\"]".into()),
+        gong_webhook_secrets: Some("[\"a-long-enough-secret-value-0123456789\"]".into()),
         ..Default::default()
     })
     .unwrap();
@@ -194,4 +201,112 @@ fn production_warnings_name_what_to_set() {
             .warnings()
             .is_empty()
     );
+}
+
+#[test]
+fn the_body_budget_must_hold_one_whole_body() {
+    let raw = RawConfig {
+        max_body_bytes: Some("2000000".into()),
+        max_body_bytes_in_flight: Some("1000000".into()),
+        request_timeout: Some("0".into()),
+        ..Default::default()
+    };
+    let err = Config::from_raw(raw).unwrap_err();
+    assert_eq!(
+        err.0,
+        [
+            "MAX_BODY_BYTES_IN_FLIGHT: must be at least MAX_BODY_BYTES (2000000), or a body of the allowed size could never be read",
+            "REQUEST_TIMEOUT: must be at least 1s",
+        ]
+    );
+}
+
+/// HS256 secrets and URL keys shorter than 32 bytes are refused at start, one line per
+/// entry that names the variable and the entry, never the value.
+#[test]
+fn secrets_and_url_keys_need_32_bytes() {
+    let short = "thirty-one-bytes-long-secret-31";
+    assert_eq!(short.len(), 31);
+    let raw = RawConfig {
+        gong_webhook_secrets: Some(format!(r#"["{}", "{short}"]"#, "s".repeat(32))),
+        gong_webhook_url_keys: Some(format!(r#"["{short}"]"#)),
+        ..Default::default()
+    };
+    let err = Config::from_raw(raw).unwrap_err();
+    assert_eq!(
+        err.0,
+        [
+            "GONG_WEBHOOK_SECRETS: entry 2 is shorter than 32 bytes; use a random value of at least 32 bytes",
+            "GONG_WEBHOOK_URL_KEYS: entry 1 is shorter than 32 bytes; use a random value of at least 32 bytes",
+        ]
+    );
+    assert!(!err.to_string().contains(short));
+}
+
+#[test]
+fn retention_is_validated() {
+    let raw = RawConfig {
+        inbox_retention: Some("0".into()),
+        history_retention: Some("soon".into()),
+        ..Default::default()
+    };
+    let err = Config::from_raw(raw).unwrap_err().to_string();
+    assert!(err.contains("INBOX_RETENTION"), "{err}");
+    assert!(err.contains("HISTORY_RETENTION"), "{err}");
+    let raw = RawConfig {
+        inbox_retention: Some("2d".into()),
+        history_retention: Some("30d".into()),
+        ..Default::default()
+    };
+    let c = Config::from_raw(raw).unwrap();
+    assert_eq!(c.inbox_retention, Duration::from_secs(2 * 86400));
+    assert_eq!(c.history_retention, Some(Duration::from_secs(30 * 86400)));
+}
+
+#[test]
+fn listener_variables_have_the_designs_defaults_and_are_checked() {
+    let c = Config::from_raw(RawConfig::default()).unwrap();
+    assert_eq!(c.admin_bind_addr, None);
+    assert_eq!(c.max_connections, 4096);
+    assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.drain_period, Duration::from_secs(5));
+
+    let raw = RawConfig {
+        admin_bind_addr: Some("127.0.0.1:9090".into()),
+        max_connections: Some("64".into()),
+        header_read_timeout: Some("2s".into()),
+        drain_period: Some("0".into()),
+        ..RawConfig::default()
+    };
+    let c = Config::from_raw(raw).unwrap();
+    assert_eq!(c.admin_bind_addr.unwrap().to_string(), "127.0.0.1:9090");
+    assert_eq!(c.max_connections, 64);
+    assert_eq!(c.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(c.drain_period, Duration::ZERO);
+
+    let raw = RawConfig {
+        bind_addr: Some("0.0.0.0:8080".into()),
+        admin_bind_addr: Some("0.0.0.0:8080".into()),
+        max_connections: Some("0".into()),
+        header_read_timeout: Some("0".into()),
+        drain_period: Some("soon".into()),
+        ..RawConfig::default()
+    };
+    let e = Config::from_raw(raw).unwrap_err();
+    let vars: Vec<&str> = e.0.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        vars,
+        [
+            "ADMIN_BIND_ADDR",
+            "MAX_CONNECTIONS",
+            "HEADER_READ_TIMEOUT",
+            "DRAIN_PERIOD"
+        ],
+        "{e}"
+    );
+    let raw = RawConfig {
+        admin_bind_addr: Some("localhost".into()),
+        ..RawConfig::default()
+    };
+    assert!(Config::from_raw(raw).is_err());
 }

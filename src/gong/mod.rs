@@ -1,8 +1,10 @@
 //! The service's side of the Gong API (the `gong-api` crate): a client built from the
 //! configuration, whose permits come from the store so that every process shares Gong's
 //! company-wide limits (`limiter.rs`), and whose outcomes feed the `gong_api` breaker that
-//! `/health` and `circuit_breaker_state` show.
+//! `/health` and `circuit_breaker_state` show. Credentials Gong refuses open that breaker
+//! at once; `check` tries them at start-up.
 
+mod check;
 mod limiter;
 
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use crate::breaker::Breaker;
 use crate::config::Config;
 use crate::store::Store;
 
+pub use check::{CredentialCheck, check_credentials, spawn_start_check};
 pub use limiter::StoreLimiter;
 
 /// Consecutive failures that open the Gong API breaker.

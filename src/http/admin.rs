@@ -2,7 +2,8 @@
 //!
 //! Off unless `ADMIN_TOKEN` is set: then every route answers 404, as if it did not exist,
 //! so an unconfigured service exposes nothing. With a token, a request without the right
-//! `Authorization: Bearer <token>` gets 401. The token compares in constant time.
+//! `Authorization: Bearer <token>` gets 401. The token compares in constant time, as
+//! fixed-length SHA-256 digests, so that neither its content nor its length leaks.
 
 use std::sync::Arc;
 
@@ -101,10 +102,24 @@ async fn authorize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !bool::from(given.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
+    if !token_matches(given, token.expose_secret()) {
         return Err(AdminError::Unauthorized);
     }
     Ok(next.run(req).await)
+}
+
+/// Whether `given` is the admin token. Both are hashed first and the fixed-length digests
+/// compared in constant time: comparing the tokens themselves returns early on a length
+/// difference, which would let a client measure the token's length.
+fn token_matches(given: &str, expected: &str) -> bool {
+    let digest = |s: &str| -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref(),
+        );
+        out
+    };
+    bool::from(digest(given).ct_eq(&digest(expected)))
 }
 
 /// `?status=&kind=&limit=`: every parameter optional, an empty one is absent.
@@ -276,4 +291,24 @@ async fn backfill(
     Ok(axum::Json(
         json!({"from": from, "to": to, "report": report}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_token_matches_whatever_its_length() {
+        let token = "admin-token-0123456789abcdef";
+        assert!(token_matches(token, token));
+        for wrong in [
+            "",
+            "admin",
+            &token[..token.len() - 1],
+            &format!("{token}x"),
+            "x".repeat(28).as_str(),
+        ] {
+            assert!(!token_matches(wrong, token), "{wrong:?}");
+        }
+    }
 }

@@ -1,19 +1,270 @@
 //! Health: liveness, readiness, and the detailed state of every dependency.
+//!
+//! `/health` used to ping every dependency and count the whole inbox (whose rows are never
+//! deleted) on every call, on the pool the inbox writer uses: 256 pollers were enough to
+//! push webhook answers to seconds and into 503s (issue 11, item 3). Now whatever costs a
+//! query or a round trip (store and warehouse pings, the queue counts, Redis) is taken by
+//! one background task (`app::maintain`, every few seconds, each part bounded by a
+//! timeout, and the store's ping alone every second) into a [`HealthCache`], together with the queue gauges of `/metrics`; a
+//! request only reads that snapshot and the in-memory state (breakers, the Gong budget),
+//! and shows how old the snapshot is. There is deliberately no per-request ping, not even
+//! a single-flight one: a snapshot a few seconds old is what an operator needs, and a
+//! request that could reach the store is what made `/health` an amplifier.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::AppState;
+use crate::notify::Publisher;
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+use crate::telemetry;
+
+/// Bound of each ping, so a hung dependency cannot stall the refresh of the others.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound of the queue counts (a scan of the inbox: slow on a big one, blocked by a lock).
+const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A snapshot older than this means the refresh itself is stuck: `/health` says degraded.
+const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// One refresh's view of the dependencies that cost I/O to look at.
+struct Snapshot {
+    taken: Instant,
+    store: Value,
+    store_ok: bool,
+    warehouse: Value,
+    warehouse_ok: bool,
+    /// `None`: no REDIS_URL.
+    redis: Option<(Value, bool)>,
+    queue: Value,
+}
+
+/// The latest [`Snapshot`], shared by the refresher and the handlers.
+#[derive(Default)]
+pub struct HealthCache(RwLock<Option<Arc<Snapshot>>>);
+
+impl HealthCache {
+    /// Looks at every dependency once, sets the queue gauges, and keeps the result.
+    pub async fn refresh(&self, store: &Store, pipeline: &Pipeline, publisher: Option<&Publisher>) {
+        let ((store_json, store_ok), (warehouse, warehouse_ok), redis, queue) = tokio::join!(
+            store_health(store),
+            warehouse_health(pipeline),
+            async {
+                match publisher {
+                    Some(p) => Some(redis_health(p).await),
+                    None => None,
+                }
+            },
+            queue_health(store),
+        );
+        let snapshot = Snapshot {
+            taken: Instant::now(),
+            store: store_json,
+            store_ok,
+            warehouse,
+            warehouse_ok,
+            redis,
+            queue,
+        };
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(snapshot));
+    }
+
+    /// Pings the store alone (cheap, so done more often than the full refresh): an outage
+    /// shows in `/health` and `/health/ready` within about a second.
+    pub async fn refresh_store(&self, store: &Store) {
+        let (store_json, store_ok) = store_health(store).await;
+        let mut slot = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = slot.as_ref() {
+            *slot = Some(Arc::new(Snapshot {
+                taken: old.taken,
+                store: store_json,
+                store_ok,
+                warehouse: old.warehouse.clone(),
+                warehouse_ok: old.warehouse_ok,
+                redis: old.redis.clone(),
+                queue: old.queue.clone(),
+            }));
+        }
+    }
+
+    fn get(&self) -> Option<Arc<Snapshot>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether the last snapshot saw the store up (false before the first one).
+    pub fn store_ok(&self) -> bool {
+        self.get().is_some_and(|s| s.store_ok)
+    }
+}
+
+async fn store_health(store: &Store) -> (Value, bool) {
+    match tokio::time::timeout(PING_TIMEOUT, store.ping()).await {
+        Ok(Ok(latency)) => (
+            json!({"status": "ok", "backend": store.backend(), "latency_ms": ms(latency)}),
+            true,
+        ),
+        failed => {
+            if let Ok(Err(e)) = failed {
+                tracing::warn!(error = %e, "health: store unreachable");
+            }
+            (
+                json!({"status": "down", "backend": store.backend(), "last_error": "store unreachable"}),
+                false,
+            )
+        }
+    }
+}
+
+async fn warehouse_health(pipeline: &Pipeline) -> (Value, bool) {
+    let warehouse = pipeline.warehouse();
+    let breaker = pipeline.warehouse_breaker().state();
+    let started = Instant::now();
+    match tokio::time::timeout(PING_TIMEOUT, warehouse.ping()).await {
+        Ok(Ok(())) => {
+            let ok = breaker == crate::breaker::BreakerState::Closed;
+            (
+                json!({
+                    "status": if ok { "ok" } else { "degraded" },
+                    "backend": warehouse.backend(),
+                    "latency_ms": ms(started.elapsed()),
+                    "circuit_breaker": breaker.as_str(),
+                }),
+                ok,
+            )
+        }
+        failed => {
+            if let Ok(Err(e)) = failed {
+                tracing::warn!(error = %e, "health: warehouse unreachable");
+            }
+            (
+                json!({
+                    "status": "down",
+                    "backend": warehouse.backend(),
+                    "circuit_breaker": breaker.as_str(),
+                    "last_error": "warehouse unreachable",
+                }),
+                false,
+            )
+        }
+    }
+}
+
+/// The queue's counts, also set as the `inbox_depth`, `dlq_depth`,
+/// `inbox_oldest_pending_age_seconds` and `outbox_pending` gauges (one scan for both).
+async fn queue_health(store: &Store) -> Value {
+    let counts = async {
+        let q = store.queue_stats(crate::verify::now_ms()).await?;
+        let outbox = store.outbox_pending().await?;
+        Ok::<_, crate::store::StoreError>((q, outbox))
+    };
+    match tokio::time::timeout(COUNT_TIMEOUT, counts).await {
+        Ok(Ok((q, outbox))) => {
+            let depth = q.pending + q.processing + q.retrying;
+            metrics::gauge!(telemetry::INBOX_DEPTH).set(depth as f64);
+            metrics::gauge!(telemetry::DLQ_DEPTH).set(q.dead as f64);
+            metrics::gauge!(telemetry::OLDEST_PENDING_AGE_SECONDS)
+                .set(q.oldest_pending_age_ms.unwrap_or(0) as f64 / 1e3);
+            metrics::gauge!(telemetry::OUTBOX_PENDING).set(outbox as f64);
+            json!({
+                "status": "ok", "pending": q.pending, "processing": q.processing,
+                "retrying": q.retrying, "dead_letter": q.dead, "done": q.done,
+                "oldest_pending_age_seconds": q.oldest_pending_age_ms.map(|a| a as f64 / 1e3),
+                "outbox_pending": outbox,
+            })
+        }
+        Ok(Err(_)) => json!({"status": "down"}),
+        Err(_) => json!({"status": "unknown", "note": "counting the queue timed out"}),
+    }
+}
+
+/// The overall status and the detailed body, from the snapshot and the in-memory state.
+fn assess(state: &AppState) -> (StatusCode, Value) {
+    let Some(snap) = state.health.get() else {
+        // Only before the first refresh, which `app::start` takes before serving.
+        let body = json!({"status": "down", "note": "no health snapshot yet"});
+        return (StatusCode::SERVICE_UNAVAILABLE, body);
+    };
+    let (gong, gong_ok) = gong_health(state);
+    let (redis, redis_ok) = snap.redis.clone().unwrap_or_else(|| {
+        let body = json!({"status": "not_configured", "note": "notifications stay in the outbox"});
+        (body, true)
+    });
+    let age = snap.taken.elapsed();
+    let fresh = age <= STALE_AFTER;
+    let status = if !snap.store_ok {
+        "down"
+    } else if snap.warehouse_ok && gong_ok && redis_ok && fresh {
+        "ok"
+    } else {
+        "degraded"
+    };
+    let mut body = json!({
+        "status": status,
+        "snapshot_age_seconds": age.as_secs_f64(),
+        "dependencies": {
+            "store": snap.store,
+            "warehouse": snap.warehouse,
+            "gong_api": gong,
+            "redis": redis,
+            "queue": snap.queue,
+            "workers": {"status": "ok", "count": state.workers},
+        },
+    });
+    if !fresh {
+        body["note"] = json!("the health snapshot is stale: its refresh is stuck");
+    }
+    let code = if snap.store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body)
+}
+
+/// The Gong API as the client sees it: all in memory.
+fn gong_health(state: &AppState) -> (Value, bool) {
+    let Some(g) = state.pipeline.gong() else {
+        return (json!({"status": "not_configured"}), true);
+    };
+    let breaker = state
+        .pipeline
+        .gong_breaker()
+        .map_or(crate::breaker::BreakerState::Closed, |b| b.state());
+    let ok = breaker == crate::breaker::BreakerState::Closed;
+    let last = g.last_failure();
+    let body = json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "circuit_breaker": breaker.as_str(),
+        "daily_budget_remaining": g.daily_budget_remaining(),
+        "last_error": last.as_ref().map(|(e, _)| e),
+        "last_error_at": last.map(|(_, at)| at.to_rfc3339()),
+    });
+    (body, ok)
+}
+
+/// Each dependency's state. Only the store decides the status code (503 when it is down:
+/// webhooks cannot be accepted); anything else down makes the service `degraded`, since
+/// work is delayed but nothing is lost.
+pub(super) async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let (code, body) = assess(&state);
+    (code, axum::Json(body)).into_response()
+}
+
+/// The public `/health` when an admin listener exists: the same status and code, nothing
+/// about the dependencies.
+pub(super) async fn status_only(State(state): State<Arc<AppState>>) -> Response {
+    let (code, body) = assess(&state);
+    (code, axum::Json(json!({"status": body["status"]}))).into_response()
+}
 
 /// Redis as the publisher sees it: a `PING` (bounded, so a hung Redis cannot hold
 /// `/health`), its breaker and its last error.
-async fn redis_health(p: &crate::notify::Publisher) -> (serde_json::Value, bool) {
+async fn redis_health(p: &Publisher) -> (serde_json::Value, bool) {
     let status = p.status();
     let ping = tokio::time::timeout(Duration::from_secs(1), p.ping()).await;
     let latency = match ping {
@@ -41,115 +292,6 @@ async fn redis_health(p: &crate::notify::Publisher) -> (serde_json::Value, bool)
     (body, ok)
 }
 
-/// Each dependency's state. Only the store decides the status code (503 when it is down:
-/// webhooks cannot be accepted); anything else down makes the service `degraded`, since
-/// work is delayed but nothing is lost.
-pub(super) async fn health(State(state): State<Arc<AppState>>) -> Response {
-    let (store, store_ok) = match state.store.ping().await {
-        Ok(latency) => (
-            json!({"status": "ok", "backend": state.store.backend(), "latency_ms": ms(latency)}),
-            true,
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "health: store unreachable");
-            (
-                json!({"status": "down", "backend": state.store.backend(), "last_error": "store unreachable"}),
-                false,
-            )
-        }
-    };
-    let warehouse = state.pipeline.warehouse();
-    let breaker = state.pipeline.warehouse_breaker().state();
-    let started = Instant::now();
-    let (warehouse, warehouse_ok) = match warehouse.ping().await {
-        Ok(()) => {
-            let ok = breaker == crate::breaker::BreakerState::Closed;
-            (
-                json!({
-                    "status": if ok { "ok" } else { "degraded" },
-                    "backend": warehouse.backend(),
-                    "latency_ms": ms(started.elapsed()),
-                    "circuit_breaker": breaker.as_str(),
-                }),
-                ok,
-            )
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "health: warehouse unreachable");
-            (
-                json!({
-                    "status": "down",
-                    "backend": warehouse.backend(),
-                    "circuit_breaker": breaker.as_str(),
-                    "last_error": "warehouse unreachable",
-                }),
-                false,
-            )
-        }
-    };
-    let (gong, gong_ok) = match state.pipeline.gong() {
-        None => (json!({"status": "not_configured"}), true),
-        Some(g) => {
-            let breaker = state
-                .pipeline
-                .gong_breaker()
-                .map_or(crate::breaker::BreakerState::Closed, |b| b.state());
-            let ok = breaker == crate::breaker::BreakerState::Closed;
-            let last = g.last_failure();
-            (
-                json!({
-                    "status": if ok { "ok" } else { "degraded" },
-                    "circuit_breaker": breaker.as_str(),
-                    "daily_budget_remaining": g.daily_budget_remaining(),
-                    "last_error": last.as_ref().map(|(e, _)| e),
-                    "last_error_at": last.map(|(_, at)| at.to_rfc3339()),
-                }),
-                ok,
-            )
-        }
-    };
-    let (redis, redis_ok) = match &state.publisher {
-        None => (
-            json!({"status": "not_configured", "note": "notifications stay in the outbox"}),
-            true,
-        ),
-        Some(p) => redis_health(p).await,
-    };
-    let queue = match state.store.queue_stats(crate::verify::now_ms()).await {
-        Ok(q) => json!({
-            "status": "ok", "pending": q.pending, "processing": q.processing,
-            "retrying": q.retrying, "dead_letter": q.dead, "done": q.done,
-            "oldest_pending_age_seconds": q.oldest_pending_age_ms.map(|a| a as f64 / 1e3),
-            "outbox_pending": state.store.outbox_pending().await.ok(),
-        }),
-        Err(_) => json!({"status": "down"}),
-    };
-    let status = if !store_ok {
-        "down"
-    } else if warehouse_ok && gong_ok && redis_ok {
-        "ok"
-    } else {
-        "degraded"
-    };
-    let body = json!({
-        "status": status,
-        "dependencies": {
-            "store": store,
-            "warehouse": warehouse,
-            "gong_api": gong,
-            "redis": redis,
-            "queue": queue,
-            "workers": {"status": "ok", "count": state.workers},
-        },
-    });
-    let code = if store_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, axum::Json(body)).into_response()
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -159,19 +301,21 @@ pub(super) async fn live() -> impl IntoResponse {
 }
 
 pub(super) async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    if !state.ready.load(Ordering::Relaxed) {
+    if !state.ready.load(std::sync::atomic::Ordering::Relaxed) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(json!({"status": "shutting_down"})),
         )
             .into_response();
     }
-    match state.store.ping().await {
-        Ok(_) => axum::Json(json!({"status": "ok"})).into_response(),
-        Err(_) => (
+    // From the snapshot, like /health: orchestrators poll this too.
+    if state.health.store_ok() {
+        axum::Json(json!({"status": "ok"})).into_response()
+    } else {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(json!({"status": "store_unreachable"})),
         )
-            .into_response(),
+            .into_response()
     }
 }

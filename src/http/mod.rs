@@ -1,32 +1,42 @@
-//! The HTTP surface: webhook routes, health, metrics.
+//! The HTTP surface: webhook routes, health, metrics, and which listener serves which.
 //!
 //! Every answer to a client's mistake is a 4xx with a JSON `{"error", "message"}` body; a
 //! 5xx means only that gong-relay itself could not do its job (the store is down), and for
 //! webhooks that is a 503 so the sender retries. Every response carries `X-Request-Id`.
+//! Answers hyper or axum would give on their own carry the JSON body too: 405 through the
+//! method-not-allowed fallback, 431 through our own header limit ([`limit_headers`]), which
+//! is below hyper's (see `serve.rs`).
+//!
+//! With `ADMIN_BIND_ADDR` the routes are split ([`Surface`]): the public listener keeps
+//! what Gong and load balancers need, the admin listener what operators need.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 mod admin;
+mod body;
 mod health;
+mod serve;
 mod webhook;
 
+pub use body::BodyLimits;
+pub use health::HealthCache;
+pub use serve::{ListenerLimits, ListenerName, raise_open_files_limit, serve};
 pub use webhook::ApiError;
 
 use secrecy::SecretString;
@@ -36,8 +46,11 @@ use crate::pipeline::Pipeline;
 use crate::store::Store;
 use crate::verify::{EventKind, Verifier};
 
-/// Longest time a client may take to send its body.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most request headers we read; more get our 431 (hyper's own limit is higher).
+pub const MAX_HEADERS: usize = 100;
+/// Most bytes of request headers (names, values, and 4 bytes of `: ` and CRLF each) we
+/// take; more get our 431. hyper's read buffer (64 KiB, `serve.rs`) is the hard limit.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const TRACE_ID: HeaderName = HeaderName::from_static("x-traceid");
@@ -56,18 +69,42 @@ pub struct AppState {
     pub workers: usize,
     /// `None`: no REDIS_URL, notifications stay in the outbox.
     pub publisher: Option<crate::notify::Publisher>,
+    /// What `/health` shows, refreshed in the background (no store query per request).
+    pub health: Arc<HealthCache>,
 }
 
-pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// One listener for everything (no `ADMIN_BIND_ADDR`).
+    All,
+    /// `BIND_ADDR` when there is an admin listener: webhooks, `/health/live`,
+    /// `/health/ready`, and `/health` with its status only (what a load balancer or
+    /// uptime check needs, and nothing about the dependencies).
+    Public,
+    /// `ADMIN_BIND_ADDR`: `/metrics`, `/admin/*`, the detailed `/health`, live and ready.
+    Admin,
+}
+
+/// The router of one listener; webhook bodies are read within `limits` (size, shared
+/// budget, deadline).
+pub fn router(state: Arc<AppState>, limits: BodyLimits, surface: Surface) -> Router {
     let mut webhooks = Router::new();
     for kind in EventKind::ALL {
+        let limits = limits.clone();
         let handler = post(
             move |state: State<Arc<AppState>>,
                   rid: axum::Extension<RequestId>,
                   uri: Uri,
                   headers: HeaderMap,
-                  body: Result<Bytes, BytesRejection>| {
-                webhook::webhook(kind, state, rid, uri, headers, body)
+                  body: Body| {
+                let delivery = webhook::Delivery {
+                    kind,
+                    uri,
+                    headers,
+                    body,
+                };
+                webhook::webhook(state, rid, limits.clone(), delivery)
             },
         )
         .fallback(|| async { ApiError::MethodNotAllowed });
@@ -77,17 +114,28 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
             .route(kind.route(), handler.clone())
             .route(&format!("{}/", kind.route()), handler);
     }
-    webhooks
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        // A client that trickles its body cannot hold a connection and its buffer forever.
-        .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
-        .route("/health", get(health::health))
+    // The webhook handler reads its body itself (after verifying the headers), within
+    // MAX_BODY_BYTES, the shared budget and REQUEST_TIMEOUT: see `body`.
+    let probes = Router::new()
         .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
+        .route("/health/ready", get(health::ready));
+    let operators = Router::new()
+        .route("/health", get(health::health))
         .route("/metrics", get(render_metrics))
-        .nest("/admin", admin::router(state.clone()))
+        .nest("/admin", admin::router(state.clone()));
+    let routes = match surface {
+        Surface::All => webhooks.merge(probes).merge(operators),
+        Surface::Public => webhooks
+            .merge(probes)
+            .route("/health", get(health::status_only)),
+        Surface::Admin => probes.merge(operators),
+    };
+    routes
         .fallback(|| async { ApiError::NotFound })
+        // Last, so that it reaches every route, the nested admin ones included.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+        .layer(middleware::from_fn(limit_headers))
         // The last layer added runs first: drop an unusable X-Request-Id, name the request,
         // echo its id on every answer, and run it in a span that carries the id.
         .layer(
@@ -103,6 +151,38 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, TraceIdOrUuidV7))
         .layer(middleware::map_request(drop_unacceptable_request_id))
 }
+
+/// Answers 431 with the JSON error body when the request's headers are more than we take,
+/// before any handler sees them (hyper's own 431 has no body, and comes only above its
+/// larger limits).
+async fn limit_headers(req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        let message = format!(
+            "request headers are limited to {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes"
+        );
+        return error_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            &message,
+        );
+    }
+    next.run(req).await
+}
+
+/// The JSON error body every error answer carries.
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": code, "message": message})),
+    )
+        .into_response()
+}
+
 async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(

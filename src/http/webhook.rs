@@ -1,12 +1,15 @@
-//! The webhook routes: read, verify, check and commit one Gong delivery, then answer.
+//! The webhook routes: verify, read, check and commit one Gong delivery, then answer.
 //!
-//! The answer is sent only after the inbox has committed the raw body, so a 200 always
-//! means "stored"; every refusal is a 4xx with a reason code, and a 503 means only that the
-//! store could not commit (the sender may retry).
+//! The headers are verified before a byte of the body is read, so a request without a
+//! valid credential costs no body memory (it is answered 401 at once); the body of a
+//! verified one is read within MAX_BODY_BYTES, the shared body budget and REQUEST_TIMEOUT
+//! (`body`), then checked against the token's `body_sha256`. The answer is sent only after
+//! the inbox has committed the raw body, so a 200 always means "stored"; every refusal is a
+//! 4xx with a reason code, and a 503 means only that gong-relay could not take the event
+//! now (the store could not commit, or no body budget came free in time).
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -15,6 +18,7 @@ use std::time::Instant;
 use tower_http::request_id::RequestId;
 
 use super::AppState;
+use super::body::{BodyError, BodyLimits};
 use crate::inbox::InboxError;
 use crate::store::InsertOutcome;
 use crate::telemetry;
@@ -27,14 +31,19 @@ pub enum ApiError {
     Unauthorized(Rejection),
     /// 400/415: the body verified but is not what the route takes.
     Payload(PayloadError),
-    /// 413: larger than MAX_BODY_BYTES; reading on would let a client exhaust memory.
-    TooLarge,
+    /// 413: larger than MAX_BODY_BYTES (the configured value, stated in the message);
+    /// reading on would let a client exhaust memory.
+    TooLarge { limit: usize },
     /// 400: the body could not be read (client aborted, bad framing).
     BadBody(String),
-    /// 408: the body did not arrive within the read timeout.
+    /// 408: the body did not arrive before REQUEST_TIMEOUT, counted from the request's
+    /// start: a trickling client cannot hold a connection and its buffer for long.
     BodyTimeout,
     /// 503: the inbox cannot commit; the sender must retry, since nothing was stored.
     Unavailable,
+    /// 503: the bodies already in flight hold the whole MAX_BODY_BYTES_IN_FLIGHT budget
+    /// and none came free before the request's deadline; not the sender's fault, so 5xx.
+    Overloaded,
     /// 404: no such route.
     NotFound,
     /// 405: route exists, method does not.
@@ -60,10 +69,10 @@ impl ApiError {
             ApiError::Payload(e @ PayloadError::Invalid(_)) => {
                 (StatusCode::BAD_REQUEST, "invalid_payload", e.to_string())
             }
-            ApiError::TooLarge => (
+            ApiError::TooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                "the body is larger than MAX_BODY_BYTES".into(),
+                format!("the body is larger than MAX_BODY_BYTES ({limit} bytes)"),
             ),
             ApiError::BadBody(m) => (StatusCode::BAD_REQUEST, "bad_body", m.clone()),
             ApiError::BodyTimeout => (
@@ -75,6 +84,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
                 "the event could not be stored; retry later".into(),
+            ),
+            ApiError::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many bodies are being received at once; retry later".into(),
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such route".into()),
             ApiError::MethodNotAllowed => (
@@ -97,18 +111,26 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What one webhook request brings: its route, headers and the body, not yet read.
+pub(super) struct Delivery {
+    pub(super) kind: EventKind,
+    pub(super) uri: Uri,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Body,
+}
+
 pub(super) async fn webhook(
-    kind: EventKind,
     State(state): State<Arc<AppState>>,
     axum::Extension(request_id): axum::Extension<RequestId>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    limits: BodyLimits,
+    delivery: Delivery,
 ) -> Response {
     let start = Instant::now();
+    let kind = delivery.kind;
     // Printable ASCII: an incoming id was checked (acceptable_id), a new one is a UUID.
     let request_id = request_id.header_value().to_str().unwrap_or_default();
-    let result = accept(kind, &state, request_id, &uri, &headers, body).await;
+    let deadline = tokio::time::Instant::from_std(start) + limits.request_timeout;
+    let result = accept(&state, &limits, deadline, request_id, delivery).await;
     let response = match result {
         Ok((status, body)) => (status, axum::Json(body)).into_response(),
         Err(e) => {
@@ -152,29 +174,48 @@ fn status_label(status: StatusCode) -> &'static str {
 }
 
 async fn accept(
-    kind: EventKind,
     state: &AppState,
+    limits: &BodyLimits,
+    deadline: tokio::time::Instant,
     request_id: &str,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    delivery: Delivery,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge
-        } else if e.status() == StatusCode::REQUEST_TIMEOUT {
-            ApiError::BodyTimeout
-        } else {
-            ApiError::BadBody(e.body_text())
-        }
-    })?;
+    let Delivery {
+        kind,
+        uri,
+        headers,
+        body,
+    } = delivery;
+    // Phase 1: the headers alone. A refused request is answered without its body being
+    // read; dropping the unread body makes the server close the connection after the answer.
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let url_key = uri.query().and_then(url_key_param);
-    let verified = state
+    let pending = state
         .verifier
-        .verify(kind, authorization, url_key.as_deref(), body)
+        .check_headers(kind, authorization, url_key.as_deref())
+        .map_err(ApiError::Unauthorized)?;
+
+    // Phase 2: the body, paid for from the shared budget (held until this function returns,
+    // that is until the inbox has committed or refused the event), then its hash.
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = limits
+        .read(body, content_length, deadline)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => ApiError::TooLarge {
+                limit: limits.max_body_bytes,
+            },
+            BodyError::Timeout => ApiError::BodyTimeout,
+            BodyError::Overloaded => ApiError::Overloaded,
+            BodyError::Read(why) => ApiError::BadBody(why),
+        })?;
+    let verified = pending
+        .with_body(body.bytes.clone())
         .map_err(ApiError::Unauthorized)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -38,7 +38,8 @@ pub struct LookupFailure {
     pub message: String,
     pub retryable: bool,
     /// Gong cannot be asked right now for reasons that say nothing about the event (the
-    /// circuit breaker is open, the day's budget is spent, Gong keeps answering 429): wait
+    /// circuit breaker is open, the day's budget is spent, Gong keeps answering 429, Gong
+    /// refuses our credentials): wait
     /// this long without using up an attempt, so an outage delays events, never
     /// dead-letters them.
     pub postpone: Option<Duration>,
@@ -53,6 +54,9 @@ impl From<&GongError> for LookupFailure {
             GongError::CircuitOpen(d) => Some(*d),
             GongError::Budget(_) => Some(until_next_utc_day()),
             GongError::RateLimited { .. } => Some(Duration::ZERO),
+            // Our credentials, not the event: the breaker is open now (see gong-api's
+            // request.rs), and the next try meets it and waits out its cool-down.
+            GongError::Auth { .. } => Some(Duration::ZERO),
             _ => None,
         };
         LookupFailure {

@@ -145,7 +145,7 @@ impl Job {
         e.enhancement_note = self.note.clone();
         e.is_test = self.c.is_test;
         e.source_event_id = self.c.event_id.clone();
-        e.version = self.c.claimed_at_ms;
+        e.version = self.c.version;
         e.updated_at = Utc::now();
         self.analysis_priority = Some(e.priority.clone());
         if self.running() {

@@ -184,7 +184,7 @@ impl Pipeline {
         let claimed = self
             .inner
             .store
-            .claim(s.claim_batch, s.lease.as_millis() as i64, now_ms())
+            .claim(s.claim_batch, s.lease.as_millis() as i64)
             .await?;
         let n = claimed.len();
         if n == 0 {

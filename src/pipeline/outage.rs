@@ -108,16 +108,65 @@ impl Pipeline {
         }
     }
 
+    /// Writes rows of a batch (each with its job's index), one statement for all of them
+    /// when the warehouse takes them. When it refuses the statement for a row's sake (not an
+    /// outage), the rows are split in halves and each half written again, down to the rows
+    /// it refuses alone (as the Gong batcher does for a call Gong refuses): one bad row then
+    /// fails alone and uses its own attempt, while the others are stored in the same pass.
+    /// A batch of n rows with one bad row costs about 2·log2(n) statements more.
+    ///
+    /// Returns the outcome of each group of indices written together.
     pub(super) async fn write_rows<T: serde::Serialize>(
         &self,
         table: &'static warehouse::Table,
         rows: &[(usize, &T)],
-    ) -> (Vec<usize>, Result<(), WriteFailure>) {
-        let idx: Vec<usize> = rows.iter().map(|(i, _)| *i).collect();
-        if rows.is_empty() {
-            return (idx, Ok(()));
+    ) -> Vec<(Vec<usize>, Result<(), WriteFailure>)> {
+        let mut out = Vec::new();
+        // Depth first, first half first: the order of the rows is kept.
+        let mut pending: Vec<&[(usize, &T)]> = vec![rows];
+        let mut outage: Option<String> = None;
+        while let Some(part) = pending.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            let idx: Vec<usize> = part.iter().map(|(i, _)| *i).collect();
+            if let Some(why) = &outage {
+                // The warehouse went down while the batch was being split: the rest waits
+                // with it, without a statement each.
+                let error = WarehouseError::Unavailable(why.clone());
+                out.push((
+                    idx,
+                    Err(WriteFailure {
+                        error,
+                        outage: true,
+                    }),
+                ));
+                continue;
+            }
+            let typed: Vec<&T> = part.iter().map(|(_, r)| *r).collect();
+            match self.write(table, &typed).await {
+                Err(f) if !f.outage && part.len() > 1 => {
+                    // Once per batch: the halves' refusals say the same again.
+                    if part.len() == rows.len() {
+                        tracing::warn!(
+                            table = table.name, rows = part.len(), error = %f.error,
+                            "the warehouse refused a batch; writing it in halves to isolate the rows it refuses"
+                        );
+                    }
+                    let (a, b) = part.split_at(part.len() / 2);
+                    pending.push(b);
+                    pending.push(a);
+                }
+                result => {
+                    if let Err(f) = &result
+                        && f.outage
+                    {
+                        outage = Some(f.error.to_string());
+                    }
+                    out.push((idx, result));
+                }
+            }
         }
-        let typed: Vec<&T> = rows.iter().map(|(_, r)| *r).collect();
-        (idx, self.write(table, &typed).await)
+        out
     }
 }

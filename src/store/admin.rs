@@ -118,7 +118,9 @@ impl Store {
 
     /// Runs events through the pipeline again: one by id, or every event received in
     /// `[since, until)`. Events being processed right now are left alone (their result is
-    /// about to land). Returns how many were queued.
+    /// about to land). An event whose payload was pruned (`INBOX_RETENTION`) gets it back
+    /// from the warehouse's raw table first, or is left alone when that row is gone too.
+    /// Returns how many were queued.
     pub async fn reprocess(
         &self,
         event_id: Option<&str>,
@@ -126,10 +128,12 @@ impl Store {
         until_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
+        self.restore_pruned(event_id, since_ms, until_ms).await?;
         // A new generation: the new result is notified again (see the outbox migration).
         const SQL: &str = "UPDATE inbox_events SET status = 'pending', attempts = 0, \
              generation = generation + 1, run_at_ms = $1, updated_at_ms = $1 \
-             WHERE status <> 'processing' AND ($2 IS NULL OR event_id = $2) \
+             WHERE status <> 'processing' AND payload_pruned_at_ms IS NULL \
+             AND ($2 IS NULL OR event_id = $2) \
              AND ($3 IS NULL OR received_at_ms >= $3) AND ($4 IS NULL OR received_at_ms < $4)";
         Ok(with_pool!(self, p => sqlx::query(SQL)
             .bind(now_ms)

@@ -34,6 +34,8 @@ mod admin;
 mod outbox;
 mod queue;
 mod rate;
+mod retention;
+mod writer;
 pub use admin::{EventFilter, EventSummary, InternalEvent, QueueStats};
 pub use outbox::{OutboxEntry, OutboxMessage};
 pub use queue::{Claimed, Final, Retry};
@@ -187,13 +189,19 @@ macro_rules! insert_batch_body {
             hash(a).cmp(&hash(b))
         });
         if !plan.tokens.is_empty() {
+            // Each token remembers the event and body it was accepted with, so that an exact
+            // retry of the delivery can be told from a replay (fixed up below when the event
+            // turns out to be stored already under another id).
             let mut qb = QueryBuilder::<$db>::new(
-                "INSERT INTO replay_tokens (token_sha256, expires_at_ms) ",
+                "INSERT INTO replay_tokens (token_sha256, expires_at_ms, event_id, body_sha256) ",
             );
             qb.push_values(plan.tokens.iter(), |mut b, &i| {
-                let guard = events[i].replay().expect("planned tokens have a guard");
+                let e = &events[i];
+                let guard = e.replay().expect("planned tokens have a guard");
                 b.push_bind(guard.token_sha256.as_str())
-                    .push_bind(guard.expires_at_ms);
+                    .push_bind(guard.expires_at_ms)
+                    .push_bind(e.event_id())
+                    .push_bind(e.body_sha256());
             });
             qb.push(" ON CONFLICT (token_sha256) DO NOTHING RETURNING token_sha256");
             let fresh: HashSet<String> = qb
@@ -202,7 +210,23 @@ macro_rules! insert_batch_body {
                 .await?
                 .into_iter()
                 .collect();
-            plan.mark_replays(events, &fresh);
+            let known = plan.known_tokens(events, &fresh);
+            let mut earlier = HashMap::new();
+            if !known.is_empty() {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "SELECT token_sha256, event_id, body_sha256 FROM replay_tokens \
+                     WHERE token_sha256 IN (",
+                );
+                let mut list = qb.separated(", ");
+                for t in &known {
+                    list.push_bind(*t);
+                }
+                list.push_unseparated(")");
+                let rows: Vec<(String, Option<String>, Option<String>)> =
+                    qb.build_query_as().fetch_all(&mut *tx).await?;
+                earlier = rows.into_iter().map(|(t, e, b)| (t, (e, b))).collect();
+            }
+            plan.mark_known(events, &fresh, &earlier);
         }
 
         let mut candidates = plan.candidates(events);
@@ -252,6 +276,15 @@ macro_rules! insert_batch_body {
                         .push(" AND body_sha256 = ")
                         .push_bind(e.body_sha256());
                     let existing: String = qb.build_query_scalar().fetch_one(&mut *tx).await?;
+                    if let Some(guard) = e.replay() {
+                        // A retry of this delivery is a duplicate of the stored event.
+                        let mut qb =
+                            QueryBuilder::<$db>::new("UPDATE replay_tokens SET event_id = ");
+                        qb.push_bind(existing.as_str())
+                            .push(" WHERE token_sha256 = ")
+                            .push_bind(guard.token_sha256.as_str());
+                        qb.build().execute(&mut *tx).await?;
+                    }
                     plan.outcomes[i] = Some(InsertOutcome::Duplicate { event_id: existing });
                 }
             }
@@ -268,19 +301,31 @@ struct Plan {
     tokens: Vec<usize>,
     /// Later events that repeat an earlier one of the same batch: (index, first index).
     repeats: Vec<(usize, usize)>,
+    /// Later events carrying the token of an earlier one with the same body (the same
+    /// delivery, sent twice at once): (index, first index). They get the first's outcome.
+    token_repeats: Vec<(usize, usize)>,
 }
 
 impl Plan {
     fn new(events: &[VerifiedEvent]) -> Plan {
         let mut outcomes = vec![None; events.len()];
-        let mut seen = HashSet::new();
+        let mut first: HashMap<&str, usize> = HashMap::new();
         let mut tokens = Vec::new();
+        let mut token_repeats = Vec::new();
         for (i, e) in events.iter().enumerate() {
             if let Some(guard) = e.replay() {
-                if seen.insert(guard.token_sha256.as_str()) {
-                    tokens.push(i);
-                } else {
-                    outcomes[i] = Some(InsertOutcome::Replayed);
+                match first.get(guard.token_sha256.as_str()) {
+                    None => {
+                        first.insert(guard.token_sha256.as_str(), i);
+                        tokens.push(i);
+                    }
+                    Some(&f) => {
+                        // Settled in `finish`; marked now so it is no insert candidate.
+                        outcomes[i] = Some(InsertOutcome::Replayed);
+                        if events[f].body_sha256() == e.body_sha256() {
+                            token_repeats.push((i, f));
+                        }
+                    }
                 }
             }
         }
@@ -288,15 +333,46 @@ impl Plan {
             outcomes,
             tokens,
             repeats: Vec::new(),
+            token_repeats,
         }
     }
 
-    fn mark_replays(&mut self, events: &[VerifiedEvent], fresh: &HashSet<String>) {
+    /// Tokens of the batch that were stored before it.
+    fn known_tokens<'e>(
+        &self,
+        events: &'e [VerifiedEvent],
+        fresh: &HashSet<String>,
+    ) -> Vec<&'e str> {
+        self.tokens
+            .iter()
+            .filter_map(|&i| events[i].replay())
+            .map(|g| g.token_sha256.as_str())
+            .filter(|t| !fresh.contains(*t))
+            .collect()
+    }
+
+    /// Settles events whose token was stored before: the same body is a retry of the
+    /// accepted delivery (a duplicate of its event), anything else a replay.
+    fn mark_known(
+        &mut self,
+        events: &[VerifiedEvent],
+        fresh: &HashSet<String>,
+        earlier: &HashMap<String, (Option<String>, Option<String>)>,
+    ) {
         for &i in &self.tokens {
-            let guard = events[i].replay().expect("planned tokens have a guard");
-            if !fresh.contains(&guard.token_sha256) {
-                self.outcomes[i] = Some(InsertOutcome::Replayed);
+            let e = &events[i];
+            let guard = e.replay().expect("planned tokens have a guard");
+            if fresh.contains(&guard.token_sha256) {
+                continue;
             }
+            self.outcomes[i] = Some(match earlier.get(&guard.token_sha256) {
+                Some((Some(event_id), Some(body))) if body == e.body_sha256() => {
+                    InsertOutcome::Duplicate {
+                        event_id: event_id.clone(),
+                    }
+                }
+                _ => InsertOutcome::Replayed,
+            });
         }
     }
 
@@ -321,14 +397,19 @@ impl Plan {
     }
 
     fn finish(mut self) -> Vec<InsertOutcome> {
-        for (i, f) in std::mem::take(&mut self.repeats) {
-            let event_id = match &self.outcomes[f] {
+        // Content repeats first: a token's first event may itself be one of them.
+        let repeats = std::mem::take(&mut self.repeats);
+        let token_repeats = std::mem::take(&mut self.token_repeats);
+        for (i, f) in repeats.into_iter().chain(token_repeats) {
+            self.outcomes[i] = Some(match &self.outcomes[f] {
                 Some(
                     InsertOutcome::Accepted { event_id } | InsertOutcome::Duplicate { event_id },
-                ) => event_id.clone(),
-                _ => unreachable!("a batch's first occurrence is accepted or a duplicate"),
-            };
-            self.outcomes[i] = Some(InsertOutcome::Duplicate { event_id });
+                ) => InsertOutcome::Duplicate {
+                    event_id: event_id.clone(),
+                },
+                Some(InsertOutcome::Replayed) => InsertOutcome::Replayed,
+                None => unreachable!("a batch's first occurrence is settled before its repeats"),
+            });
         }
         self.outcomes
             .into_iter()

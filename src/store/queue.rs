@@ -6,6 +6,12 @@
 //! same statement, so an event that crashes its worker every time is seen to exceed
 //! `MAX_ATTEMPTS` by the next claimer, which dead-letters it. Retries are rows with a later
 //! `run_at`, not sleeps.
+//!
+//! Leases and versions come from the store, never from a process's clock: lease times are
+//! the database's clock (PostgreSQL's `clock_timestamp()`; SQLite's is the host's, shared by
+//! every process of its one host), and each claim's version comes from the `claim_clock`
+//! counter, which only grows. A process whose clock runs ahead can neither take over a live
+//! lease nor write rows whose version beats a later claim's.
 
 use sqlx::FromRow;
 
@@ -31,8 +37,9 @@ pub struct Claimed {
     /// Bumped by each reprocess request.
     pub generation: i32,
     pub lease_id: String,
-    /// When this claim was made: the version of the rows it writes (a later claim wins).
-    pub claimed_at_ms: i64,
+    /// The version of the rows this claim writes: handed out by the store, higher for every
+    /// later claim, so a later claim's rows win whatever the processes' clocks say.
+    pub version: i64,
 }
 
 /// Every transition of a claimed event: applies only while the lease is ours (fencing).
@@ -71,42 +78,89 @@ impl Final {
 }
 
 /// Ready: pending or waiting for a retry whose time has come, or processing under a lease
-/// that expired (its worker died).
+/// that expired (its worker died). `{now}` is the store's clock.
 const READY: &str = "(status IN ('pending', 'failed') AND run_at_ms <= {now}) \
                      OR (status = 'processing' AND lease_until_ms < {now})";
 
+const CLAIMED_COLUMNS: &str = "event_id, kind, source_id, payload, request_id, is_test, \
+     received_at_ms, auth_method, key_id, body_sha256, attempts, generation, lease_id, \
+     claim_version AS version";
+
 impl Store {
-    /// Claims up to `limit` ready events for `lease_ms`, oldest `run_at` first.
-    /// On PostgreSQL, concurrent claimers (several processes) skip each other's rows.
-    pub async fn claim(
-        &self,
-        limit: i64,
-        lease_ms: i64,
-        now_ms: i64,
-    ) -> Result<Vec<Claimed>, StoreError> {
+    /// The store's clock in Unix epoch milliseconds, as SQL. PostgreSQL's: one clock for
+    /// every replica. SQLite's: the host's, the one clock of a single-host store.
+    pub(super) fn clock_ms(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Store::Postgres(_) => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+        }
+    }
+
+    /// Claims up to `limit` ready events for `lease_ms` of the store's clock, oldest
+    /// `run_at` first. On PostgreSQL, concurrent claimers (several processes) skip each
+    /// other's rows. The claim's version is the next value of `claim_clock`
+    /// (max(previous + 1, the store's clock), so it stays comparable with versions written
+    /// as times before).
+    pub async fn claim(&self, limit: i64, lease_ms: i64) -> Result<Vec<Claimed>, StoreError> {
         // One lease id per claim call, suffixed per row below, keeps the statement single.
         let lease = uuid::Uuid::now_v7().to_string();
-        let returning = "RETURNING event_id, kind, source_id, payload, request_id, is_test, \
-                         received_at_ms, auth_method, key_id, body_sha256, attempts, generation, \
-                         lease_id, updated_at_ms AS claimed_at_ms";
-        let lock = self.skip_locked();
-        let ready = READY.replace("{now}", "$1");
-        let sql = format!(
-            "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
-             lease_id = $2 || ':' || event_id, lease_until_ms = $1 + $3, \
-             updated_at_ms = $1 \
-             WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
-             ORDER BY run_at_ms LIMIT $4 {lock}) {returning}"
-        );
-        Ok(
-            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(now_ms)
-            .bind(&lease)
-            .bind(lease_ms)
-            .bind(limit)
-            .fetch_all(p)
-            .await?),
-        )
+        let clock = self.clock_ms();
+        match self {
+            Store::Postgres(p) => {
+                // One statement: the counter's row lock orders concurrent claims, and it is
+                // bumped only when something is claimed (idle polls write nothing).
+                let ready = READY.replace("{now}", "now.ms");
+                let sql = format!(
+                    "WITH now AS (SELECT {clock} AS ms), \
+                     ready AS (SELECT e.event_id FROM inbox_events e, now WHERE {ready} \
+                       ORDER BY e.run_at_ms LIMIT $3 FOR UPDATE OF e SKIP LOCKED), \
+                     v AS (UPDATE claim_clock SET version = GREATEST(version + 1, \
+                       (SELECT ms FROM now)) WHERE id = 1 AND EXISTS (SELECT 1 FROM ready) \
+                       RETURNING version) \
+                     UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
+                     lease_id = $1 || ':' || inbox_events.event_id, \
+                     lease_until_ms = now.ms + $2, updated_at_ms = now.ms, \
+                     claim_version = v.version FROM now, v \
+                     WHERE inbox_events.event_id IN (SELECT event_id FROM ready) \
+                     RETURNING {CLAIMED_COLUMNS}"
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&lease)
+                    .bind(lease_ms)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?)
+            }
+            Store::Sqlite(p) => {
+                // One writer: the claim's UPDATE takes the write lock first, so nobody
+                // moves the counter between reading it and storing it back.
+                let ready = READY.replace("{now}", clock);
+                let sql = format!(
+                    "UPDATE inbox_events SET status = 'processing', attempts = attempts + 1, \
+                     lease_id = $1 || ':' || event_id, lease_until_ms = {clock} + $2, \
+                     updated_at_ms = {clock}, \
+                     claim_version = (SELECT MAX(version + 1, {clock}) FROM claim_clock \
+                       WHERE id = 1) \
+                     WHERE event_id IN (SELECT event_id FROM inbox_events WHERE {ready} \
+                     ORDER BY run_at_ms LIMIT $3) RETURNING {CLAIMED_COLUMNS}"
+                );
+                let mut tx = p.begin().await?;
+                let claimed: Vec<Claimed> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&lease)
+                    .bind(lease_ms)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if let Some(c) = claimed.first() {
+                    sqlx::query("UPDATE claim_clock SET version = ? WHERE id = 1")
+                        .bind(c.version)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(claimed)
+            }
+        }
     }
 
     /// Marks a claimed event done. False when the lease is no longer ours.
@@ -143,18 +197,21 @@ impl Store {
     }
 
     /// Extends the leases a worker still holds (its batch is taking long, e.g. waiting for
-    /// Gong's rate limit), so that nobody takes the events over meanwhile. Returns how many
-    /// leases were still held.
+    /// Gong's rate limit) to `lease_ms` from now on the store's clock, so that nobody takes
+    /// the events over meanwhile. Returns how many leases were still held.
     pub async fn extend_leases(
         &self,
         lease_ids: &[String],
-        until_ms: i64,
+        lease_ms: i64,
     ) -> Result<u64, StoreError> {
         let mut extended = 0;
+        let clock = self.clock_ms();
         for chunk in lease_ids.chunks(500) {
             extended += with_pool!(self, p => {
                 let mut qb = sqlx::QueryBuilder::new("UPDATE inbox_events SET lease_until_ms = ");
-                qb.push_bind(until_ms)
+                qb.push(clock)
+                    .push(" + ")
+                    .push_bind(lease_ms)
                     .push(" WHERE status = 'processing' AND lease_id IN (");
                 let mut list = qb.separated(", ");
                 for id in chunk {

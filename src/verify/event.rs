@@ -1,14 +1,33 @@
-//! The verified types: a request whose credential checked out, and the inbox event.
+//! The verified types: a request whose headers checked out, one whose body did too, and
+//! the inbox event.
 //!
+//! Verification runs in two phases so that a body is read only for a request that a
+//! credential vouches for: `Verifier::check_headers` makes a [`PendingRequest`] from the
+//! headers alone, and its one way forward is [`PendingRequest::with_body`], which checks the
+//! body against the token's `body_sha256` and makes a [`VerifiedRequest`].
 //! `VerifiedEvent` is the only type the inbox takes, and its fields are private to this
-//! file: the one way to make it is `VerifiedRequest::into_event`, and the one way to make a
-//! `VerifiedRequest` is `Verifier::verify`. So an event in the store has always been
-//! through both the credential check and the envelope check.
+//! file: the one way to make it is `VerifiedRequest::into_event`. So an event in the store
+//! has always been through the header check, the body check and the envelope check.
 
 use bytes::Bytes;
+use subtle::ConstantTimeEq;
 
 use super::replay::ReplayGuard;
-use super::{AuthMethod, EventKind, PayloadError, Proof, envelope, now_ms};
+use super::{
+    AuthMethod, EventKind, PayloadError, Proof, Reason, Rejection, envelope, now_ms, reject,
+    sha256_hex,
+};
+
+/// A request whose headers verified (token signature, algorithm, key, times, `webhook_url`;
+/// or a URL key; or unsigned trial mode), whose body has not been read yet.
+#[derive(Debug)]
+pub struct PendingRequest {
+    kind: EventKind,
+    proof: Proof,
+    /// The token's `body_sha256` claim, lowercased; `None` for a URL key or unsigned trial
+    /// mode, which vouch for no body in particular.
+    body_sha256_claim: Option<String>,
+}
 
 /// A request whose credential verified; its body is not yet known to be a valid envelope.
 #[derive(Debug)]
@@ -73,17 +92,42 @@ impl VerifiedEvent {
     }
 }
 
-impl VerifiedRequest {
-    /// Only [`super::Verifier::verify`] makes one.
-    pub(super) fn new(kind: EventKind, proof: Proof, body: Bytes, body_sha256: String) -> Self {
-        VerifiedRequest {
+impl PendingRequest {
+    /// Only [`super::Verifier::check_headers`] makes one.
+    pub(super) fn new(kind: EventKind, proof: Proof, body_sha256_claim: Option<String>) -> Self {
+        PendingRequest {
             kind,
             proof,
-            body,
-            body_sha256,
+            body_sha256_claim,
         }
     }
 
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// Checks `body` against the token's `body_sha256` (in constant time) and returns the
+    /// verified request: the only way to make one.
+    pub fn with_body(self, body: Bytes) -> Result<VerifiedRequest, Rejection> {
+        let body_sha256 = sha256_hex(&body);
+        if let Some(claimed) = &self.body_sha256_claim
+            && !bool::from(claimed.as_bytes().ct_eq(body_sha256.as_bytes()))
+        {
+            return Err(reject(
+                Reason::BodyHashMismatch,
+                "body_sha256 does not match the body",
+            ));
+        }
+        Ok(VerifiedRequest {
+            kind: self.kind,
+            proof: self.proof,
+            body,
+            body_sha256,
+        })
+    }
+}
+
+impl VerifiedRequest {
     pub fn kind(&self) -> EventKind {
         self.kind
     }

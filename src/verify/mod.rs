@@ -1,10 +1,13 @@
 //! Webhook verification: the only way to obtain a [`VerifiedEvent`].
 //!
-//! The inbox accepts nothing else, so an unverified body cannot reach storage by mistake:
-//! [`Verifier::verify`] checks the credential (Gong's RS256 token, an HS256 token signed
-//! with one of several shared secrets, or a URL key) and [`VerifiedRequest::into_event`]
-//! then checks that the body is the JSON envelope the route expects. Both fail closed:
-//! anything that is not positively verified is refused with a reason code.
+//! The inbox accepts nothing else, so an unverified body cannot reach storage by mistake.
+//! Verification is split so that a body costs memory only once a credential vouches for
+//! it: [`Verifier::check_headers`] checks what the headers alone prove (Gong's RS256 token,
+//! an HS256 token signed with one of several shared secrets, or a URL key) and returns a
+//! [`PendingRequest`]; only then is the body read, and [`PendingRequest::with_body`] checks
+//! it against the token's `body_sha256`; [`VerifiedRequest::into_event`] finally checks that
+//! the body is the JSON envelope the route expects. Every step fails closed: anything that
+//! is not positively verified is refused with a reason code.
 //!
 //! This file holds the verifier and the vocabulary every part shares (routes, methods,
 //! reason codes); each way of proving a request lives in its own file (`token`, `url_key`,
@@ -14,7 +17,6 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest::{SHA256, digest};
-use bytes::Bytes;
 use jsonwebtoken::{Algorithm, Validation};
 
 use crate::config::WebhookAuthConfig;
@@ -28,8 +30,8 @@ mod url_key;
 mod webhook_url;
 
 pub use envelope::is_json_content_type;
-pub use event::{VerifiedEvent, VerifiedRequest};
-pub use keys::{key_id, parse_rs256_public_key};
+pub use event::{PendingRequest, VerifiedEvent, VerifiedRequest};
+pub use keys::{MIN_SECRET_BYTES, parse_rs256_public_key};
 pub use replay::ReplayGuard;
 
 use keys::NamedKey;
@@ -191,7 +193,7 @@ pub struct Verifier {
     rs256: Vec<NamedKey>,
     hs256: Vec<NamedKey>,
     /// (key id, SHA-256 of the key)
-    url_keys: Vec<(String, Vec<u8>)>,
+    url_keys: Vec<(String, [u8; 32])>,
     public_url: Option<String>,
     allow_unsigned: bool,
     max_token_age_secs: i64,
@@ -216,6 +218,7 @@ impl Verifier {
         let mut problems = Vec::new();
         let rs256 = keys::rs256_keys(&cfg.rs256_public_keys, &mut problems);
         let hs256 = keys::hs256_keys(&cfg.hs256_secrets, &mut problems);
+        let url_keys = url_key::digests(&cfg.url_keys, &mut problems);
         if let Some(url) = &cfg.public_url
             && !webhook_url::is_usable_public_url(url)
         {
@@ -229,7 +232,7 @@ impl Verifier {
         Ok(Verifier {
             rs256,
             hs256,
-            url_keys: url_key::digests(&cfg.url_keys),
+            url_keys,
             public_url: cfg.public_url.clone(),
             // "Unsigned" is for trials with nothing configured; once any method is set, a
             // request without a credential is refused like any other.
@@ -250,34 +253,36 @@ impl Verifier {
             .collect()
     }
 
-    /// Checks the request's credential against the body.
+    /// Checks what the request's headers alone prove, before any of its body is read.
     ///
     /// `authorization` is the `Authorization` header, `url_key` the `key` query parameter.
-    pub fn verify(
+    /// The body is checked afterwards by [`PendingRequest::with_body`].
+    pub fn check_headers(
         &self,
         kind: EventKind,
         authorization: Option<&str>,
         url_key: Option<&str>,
-        body: Bytes,
-    ) -> Result<VerifiedRequest, Rejection> {
-        let body_sha256 = sha256_hex(&body);
-        let proof = if let Some(candidate) = url_key.filter(|_| !self.url_keys.is_empty()) {
-            self.verify_url_key(candidate)?
-        } else if let Some(token) = authorization.map(strip_bearer).filter(|t| !t.is_empty()) {
-            self.verify_token(kind, token, &body_sha256)?
-        } else if self.allow_unsigned {
-            Proof {
-                method: AuthMethod::Unsigned,
-                key_id: None,
-                replay: None,
-            }
-        } else {
-            return Err(reject(
-                Reason::MissingToken,
-                "no Authorization token (or URL key) on the request",
-            ));
-        };
-        Ok(VerifiedRequest::new(kind, proof, body, body_sha256))
+    ) -> Result<PendingRequest, Rejection> {
+        let (proof, body_sha256_claim) =
+            if let Some(candidate) = url_key.filter(|_| !self.url_keys.is_empty()) {
+                (self.verify_url_key(candidate)?, None)
+            } else if let Some(token) = authorization.map(strip_bearer).filter(|t| !t.is_empty()) {
+                let (proof, claim) = self.verify_token(kind, token)?;
+                (proof, Some(claim))
+            } else if self.allow_unsigned {
+                let proof = Proof {
+                    method: AuthMethod::Unsigned,
+                    key_id: None,
+                    replay: None,
+                };
+                (proof, None)
+            } else {
+                return Err(reject(
+                    Reason::MissingToken,
+                    "no Authorization token (or URL key) on the request",
+                ));
+            };
+        Ok(PendingRequest::new(kind, proof, body_sha256_claim))
     }
 }
 

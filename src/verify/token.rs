@@ -10,7 +10,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
 use super::replay::ReplayGuard;
 use super::{AuthMethod, EventKind, Proof, Reason, Rejection, Verifier, reject, webhook_url};
@@ -51,12 +50,13 @@ fn now_secs() -> i64 {
 }
 
 impl Verifier {
+    /// Checks everything a token proves without the body, and returns the proof with the
+    /// token's `body_sha256` claim (lowercased) for the body phase to compare.
     pub(super) fn verify_token(
         &self,
         kind: EventKind,
         token: &str,
-        body_sha256: &str,
-    ) -> Result<Proof, Rejection> {
+    ) -> Result<(Proof, String), Rejection> {
         let header = decode_jose_header(token)?;
         let (method, keys, validation) = match header.alg.as_deref() {
             Some("RS256") => (AuthMethod::Rs256, &self.rs256, &self.rs256_validation),
@@ -149,16 +149,11 @@ impl Verifier {
             _ => {}
         }
 
+        // A token without the claim vouches for no body: refused before any body is read.
         let claimed = claims
             .body_sha256
-            .ok_or_else(|| reject(Reason::BodyHashMismatch, "token has no body_sha256 claim"))?;
-        let claimed = claimed.to_ascii_lowercase();
-        if !bool::from(claimed.as_bytes().ct_eq(body_sha256.as_bytes())) {
-            return Err(reject(
-                Reason::BodyHashMismatch,
-                "body_sha256 does not match the body",
-            ));
-        }
+            .ok_or_else(|| reject(Reason::BodyHashMismatch, "token has no body_sha256 claim"))?
+            .to_ascii_lowercase();
 
         if let Some(public_url) = &self.public_url {
             let claimed = claims
@@ -172,11 +167,12 @@ impl Verifier {
             }
         }
 
-        Ok(Proof {
+        let proof = Proof {
             method,
             key_id: Some(key_id.clone()),
             replay: Some(ReplayGuard::for_token(token, exp)),
-        })
+        };
+        Ok((proof, claimed))
     }
 }
 

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::store::Store;
 
+mod nul;
 mod snowflake;
 mod sql;
 pub mod tables;
@@ -209,6 +210,10 @@ pub trait Warehouse: Send + Sync + Debug {
     fn count<'a>(&'a self, table: &'static Table) -> WarehouseFuture<'a, i64>;
     /// A cheap round trip, for `/health`.
     fn ping(&self) -> WarehouseFuture<'_, ()>;
+    /// Deletes up to `limit` rows of `webhook_processing_history` that finished before
+    /// `before_ms` (Unix epoch milliseconds), oldest first; returns how many
+    /// (`HISTORY_RETENTION`).
+    fn prune_history(&self, before_ms: i64, limit: i64) -> WarehouseFuture<'_, u64>;
 }
 
 /// The warehouse the configuration names. SQLite and PostgreSQL share the operational

@@ -108,6 +108,17 @@ impl SqlWarehouse {
     }
 
     async fn write_rows(&self, rows: &Rows) -> Result<(), WarehouseError> {
+        // PostgreSQL refuses NUL in text and jsonb (see `nul`); a copy only when needed.
+        let cleaned;
+        let rows = if super::nul::any(&rows.rows) {
+            cleaned = Rows {
+                table: rows.table,
+                rows: super::nul::replaced(&rows.rows),
+            };
+            &cleaned
+        } else {
+            rows
+        };
         let plan = Plan::new(rows)?;
         if plan.rows.is_empty() {
             return Ok(());
@@ -222,6 +233,10 @@ impl Warehouse for SqlWarehouse {
 
     fn ping(&self) -> WarehouseFuture<'_, ()> {
         Box::pin(self.ping_db())
+    }
+
+    fn prune_history(&self, before_ms: i64, limit: i64) -> WarehouseFuture<'_, u64> {
+        Box::pin(self.prune_history_rows(before_ms, limit))
     }
 }
 
@@ -603,6 +618,44 @@ impl Dialect for Postgres {
             ColType::Json => row
                 .try_get::<Option<Json<Value>>, _>(i)?
                 .map_or(Value::Null, |j| j.0),
+        })
+    }
+}
+
+/// The smallest history id (a UUID v7, whose text sorts as its time) of the millisecond
+/// `before_ms`: the rows older than it are those whose id sorts below.
+pub(super) fn history_bound(before_ms: i64) -> String {
+    let ms = before_ms.max(0) as u64;
+    format!(
+        "{:08x}-{:04x}-7000-8000-000000000000",
+        (ms >> 16) & 0xffff_ffff,
+        ms & 0xffff
+    )
+}
+
+impl SqlWarehouse {
+    /// History retention, a batch at a time. The history's key is a UUID v7, whose text
+    /// sorts as its time: rows older than `before_ms` are those whose key sorts below the
+    /// smallest UUID v7 of that millisecond, found through the primary key's index (no
+    /// index on `finished_at` needed, and no scan of the rows kept).
+    async fn prune_history_rows(&self, before_ms: i64, limit: i64) -> Result<u64, WarehouseError> {
+        let bound = history_bound(before_ms);
+        const SQL: &str = "DELETE FROM webhook_processing_history WHERE history_id IN \
+             (SELECT history_id FROM webhook_processing_history WHERE history_id < $1 \
+             ORDER BY history_id LIMIT $2)";
+        Ok(match &self.store {
+            Store::Sqlite(p) => sqlx::query(SQL)
+                .bind(&bound)
+                .bind(limit)
+                .execute(p)
+                .await?
+                .rows_affected(),
+            Store::Postgres(p) => sqlx::query(SQL)
+                .bind(&bound)
+                .bind(limit)
+                .execute(p)
+                .await?
+                .rows_affected(),
         })
     }
 }

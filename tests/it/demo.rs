@@ -39,7 +39,7 @@ async fn the_demo_shows_the_whole_flow_and_exits() {
         "{r}"
     );
     assert!(
-        r.contains("replayed") && r.contains("-> 401 {\"error\":\"replayed\""),
+        r.contains("sent again") && r.matches("\"duplicate\":true").count() == 2,
         "{r}"
     );
     assert!(r.contains("\"error\":\"body_hash_mismatch\""), "{r}");

@@ -174,3 +174,102 @@ fn migrate_creates_the_tables() {
         }
     });
 }
+
+/// A database configured with `synchronous_commit = off` would let a crash of PostgreSQL
+/// lose webhooks already answered 200: the inbox's connections turn it back on (the rest of
+/// the store keeps the database's setting), and `serve` says so once at start.
+async fn inbox_commits_are_synchronous_on_a_database_that_says_off(db: TestDb) {
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let store = db.store().await;
+    let sql = format!("ALTER DATABASE {name} SET synchronous_commit = off");
+    if let gong_relay::store::Store::Postgres(p) = &store {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(p)
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.synchronous_commit().await.unwrap().as_deref(),
+        Some("off"),
+        "the database's sessions"
+    );
+    let writer = store.inbox_writer(2);
+    assert_eq!(
+        writer.synchronous_commit().await.unwrap().as_deref(),
+        Some("on"),
+        "the inbox writer's sessions"
+    );
+    writer.close().await;
+    store.close().await;
+
+    // The real binary warns once, at start, and still acknowledges webhooks.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", &db.url)
+        .env("LOG_LEVEL", "info")
+        .env("GONG_WEBHOOK_SECRETS", json!([SECRET_NEW]).to_string())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut addr, mut warnings) = (None, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while (addr.is_none() || warnings == 0) && std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) else {
+            continue;
+        };
+        if line.contains("synchronous_commit is off") {
+            assert!(line.contains("WARN"), "{line}");
+            warnings += 1;
+        }
+        if line.contains("gong-relay listening") {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            addr = v["addr"].as_str().map(str::to_owned);
+        }
+    }
+    let addr = addr.expect("the binary reports its address");
+    assert_eq!(warnings, 1, "warned once at start");
+    let body = call_body_for("7400001");
+    let token = sign_hs256(
+        SECRET_NEW.as_bytes(),
+        &hs_claims("/webhook/gong/calls", &body),
+    );
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/webhook/gong/calls"))
+        .header("authorization", token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // More commits open no more warnings.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        rx.try_iter()
+            .all(|l| !l.contains("synchronous_commit is off"))
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+crate::on_postgres!(postgres_durability: inbox_commits_are_synchronous_on_a_database_that_says_off);

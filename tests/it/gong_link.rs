@@ -88,6 +88,42 @@ async fn a_call_that_opens_the_breaker_reports_its_own_failure() {
     ));
 }
 
+/// Gong refusing the key will not pass by itself: the first 401 opens the breaker (no
+/// counting to the threshold), `last_failure` names it without Gong's words, later calls
+/// wait without asking Gong, and once the key is accepted the probe closes the breaker.
+#[tokio::test]
+async fn refused_credentials_open_the_breaker_at_once() {
+    let sim = sim(|_| {}).await;
+    sim.set_credentials_rejected(true);
+    let link = link(sim.client_config(), 5, Duration::from_millis(200));
+    let client = &link.client;
+    let id = sim.call_ids().remove(0);
+    assert!(matches!(
+        client.get_call(&id).await,
+        Err(GongError::Auth { status: 401, .. })
+    ));
+    assert_eq!(link.breaker.state(), BreakerState::Open);
+    assert!(client.credentials_rejected());
+    let (last, _) = client.last_failure().unwrap();
+    assert_eq!(last, "/v2/calls/{id}: credentials rejected (401)");
+    assert!(matches!(
+        client.get_call(&id).await,
+        Err(GongError::CircuitOpen(_))
+    ));
+    assert_eq!(
+        sim.requests().len(),
+        1,
+        "the open breaker held the second call"
+    );
+
+    sim.set_credentials_rejected(false);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(client.get_call(&id).await.unwrap().is_some());
+    assert_eq!(link.breaker.state(), BreakerState::Closed);
+    assert!(!client.credentials_rejected());
+    sim.shutdown().await;
+}
+
 /// Two clients on one store, as two `serve` replicas (or `serve` and a CLI `backfill`):
 /// each is configured with the full limit, and together they still stay within it,
 /// because their permits come from the store. (Each on its own bucket would send twice

@@ -15,9 +15,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-pub const SECRET_OLD: &str = "old-shared-secret-0123456789";
-pub const SECRET_NEW: &str = "new-shared-secret-9876543210";
-pub const URL_KEY: &str = "url-key-Zx81kq0Pp2m4";
+/// HS256 secrets and URL keys are at least 32 bytes (the verifier refuses shorter ones).
+pub const SECRET_OLD: &str = "old-shared-secret-0123456789abcdef";
+pub const SECRET_NEW: &str = "new-shared-secret-9876543210fedcba";
+pub const URL_KEY: &str = "url-key-Zx81kq0Pp2m4Qw7Rt5Yu3Io9Lk";
 pub const PUBLIC_URL: &str = "https://relay.example.com";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,6 +201,8 @@ pub fn base_config(db: &TestDb) -> RawConfig {
         gong_webhook_url_keys: Some(json!([URL_KEY]).to_string()),
         gong_webhook_public_url: Some(PUBLIC_URL.into()),
         log_level: Some(std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into())),
+        // Stop at once: no load balancer to drain in a test (the drain has its own test).
+        drain_period: Some("0".into()),
         ..Default::default()
     }
 }

@@ -223,12 +223,12 @@ async fn a_postgres_outage_delays_work_and_loses_none(db: TestDb) {
     let late = &calls[40];
     let refused = serve.send_call(&client, late).await;
     assert_eq!(refused.status(), 503, "no acknowledgement without a commit");
-    let health = client
-        .get(format!("{}/health", serve.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 503);
+    // /health answers from a snapshot whose store ping is refreshed every second.
+    eventually(10, "/health 503 while the store is down", || async {
+        let health = client.get(format!("{}/health", serve.base)).send().await;
+        (health.unwrap().status() == 503).then_some(())
+    })
+    .await;
     // Longer than a lease, and than every retry the events would get if the outage were
     // spent on their attempts.
     tokio::time::sleep(Duration::from_secs(5)).await;

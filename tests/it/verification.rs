@@ -243,17 +243,25 @@ async fn wrong_webhook_url(db: TestDb) {
     .await;
 }
 
-async fn replay_is_refused_also_after_restart(db: TestDb) {
+/// A token is accepted once: sent again (a proxy that lost our 200), also after a restart,
+/// it is answered with the event it was accepted as, and nothing new is stored.
+async fn a_resent_token_is_a_duplicate_also_after_restart(db: TestDb) {
     let app = TestApp::spawn(&db).await;
     let (body, token) = signed_fixture();
-    assert_eq!(app.post(CALLS, &body, Some(&token)).await.status(), 200);
+    let id = app.accepted(CALLS, &body, Some(&token)).await;
     let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
-    assert_eq!((status, json["error"].as_str()), (401, Some("replayed")));
+    assert_eq!(
+        (status, &json["event_id"], &json["duplicate"]),
+        (200, &json!(id), &json!(true))
+    );
     app.stop().await;
 
     let app = TestApp::spawn(&db).await;
     let (status, json) = answer(app.post(CALLS, &body, Some(&token)).await).await;
-    assert_eq!((status, json["error"].as_str()), (401, Some("replayed")));
+    assert_eq!(
+        (status, &json["event_id"], &json["duplicate"]),
+        (200, &json!(id), &json!(true))
+    );
     assert_eq!(app.store().events().await.unwrap().len(), 1);
     app.stop().await;
 }
@@ -316,15 +324,21 @@ async fn one_token_sent_concurrently_is_accepted_once(db: TestDb) {
             answer(res.unwrap()).await
         }));
     }
+    // One acceptance; the others are exact retries of it: duplicates of its event.
     let mut accepted = 0;
+    let mut ids = std::collections::HashSet::new();
     for t in tasks {
         match t.await.unwrap() {
-            (200, _) => accepted += 1,
-            (401, json) => assert_eq!(json["error"], "replayed"),
+            (200, json) => {
+                ids.insert(json["event_id"].as_str().unwrap().to_owned());
+                if json["duplicate"] != true {
+                    accepted += 1;
+                }
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(accepted, 1);
+    assert_eq!((accepted, ids.len()), (1, 1));
     assert_eq!(app.store().events().await.unwrap().len(), 1);
     app.stop().await;
 }
@@ -356,7 +370,60 @@ async fn unsigned_only_when_allowed(db: TestDb) {
     app.stop().await;
 }
 
+/// Key ids name HS256 secrets and URL keys by their position in their list, and an RS256
+/// key by a fingerprint of its public key: two different secrets at the same position get
+/// the same id, so a stored id carries nothing that could test a guess of a secret.
+async fn key_ids_reveal_nothing_of_the_secrets(db: TestDb) {
+    let lists = [
+        [
+            "first-list-secret-one-0123456789abcdef",
+            "first-list-secret-two-0123456789abcdef",
+        ],
+        [
+            "other-list-secret-one-fedcba9876543210",
+            "other-list-secret-two-fedcba9876543210",
+        ],
+    ];
+    let url_keys = [
+        "first-url-key-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "other-url-key-abcdefghijklmnopqrstuvwxyz",
+    ];
+    let mut seen = Vec::new();
+    for (i, (secrets, url_key)) in lists.iter().zip(url_keys).enumerate() {
+        let app = TestApp::spawn_with(&db, |c| {
+            c.gong_webhook_secrets = Some(json!(secrets).to_string());
+            c.gong_webhook_url_keys = Some(json!([url_key]).to_string());
+        })
+        .await;
+        let body = call_body_for(&format!("90{i}1"));
+        let token = sign_hs256(secrets[1].as_bytes(), &hs_claims(CALLS, &body));
+        let hs = app
+            .stored(&app.accepted(CALLS, &body, Some(&token)).await)
+            .await;
+        let body = call_body_for(&format!("90{i}2"));
+        let path = format!("{CALLS}?key={url_key}");
+        let url = app.stored(&app.accepted(&path, &body, None).await).await;
+        let body = call_body_for(&format!("90{i}3"));
+        let rs = app
+            .stored(&app.accepted(CALLS, &body, Some(&gong_token(&body))).await)
+            .await;
+        seen.push([hs.key_id.unwrap(), url.key_id.unwrap(), rs.key_id.unwrap()]);
+        app.stop().await;
+    }
+    // The RS256 id is the public key's SHA-256 fingerprint (of its SPKI DER), which an
+    // operator can compute from the key Gong shows.
+    let der = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        read_data("gong_rule_a.pub.b64").trim(),
+    )
+    .unwrap();
+    let fingerprint = format!("rs256:{}", &sha256_hex(&der)[..8]);
+    let expected = ["hs256:2".to_owned(), "url_key:1".to_owned(), fingerprint];
+    assert_eq!(seen, [expected.clone(), expected]);
+}
+
 crate::on_both_backends!(
+    key_ids_reveal_nothing_of_the_secrets,
     rs256_gong_token_is_accepted_raw_and_with_bearer,
     hs256_old_and_new_secrets_both_verify,
     url_key_verifies_and_a_wrong_one_is_unknown,
@@ -372,7 +439,7 @@ crate::on_both_backends!(
     far_future_and_future_iat_are_not_yet_valid,
     body_changed_by_one_byte,
     wrong_webhook_url,
-    replay_is_refused_also_after_restart,
+    a_resent_token_is_a_duplicate_also_after_restart,
     hs256_iat_is_required_and_bounded,
     several_rule_keys_in_base64_and_pem,
     one_token_sent_concurrently_is_accepted_once,

@@ -595,6 +595,44 @@ async fn select_returns_an_events_history_in_order(t: TestWarehouse) {
     store.close().await;
 }
 
+/// `HISTORY_RETENTION`: the oldest rows go first, never more than the limit at a time, and
+/// rows finished after the bound stay.
+async fn history_is_pruned_oldest_first_in_bounded_batches(t: TestWarehouse) {
+    let (store, wh) = (t.store.clone(), t.wh.clone());
+    let base = 1_780_000_000_000;
+    let rows: Vec<HistoryRow> = (0..5)
+        .map(|i| {
+            let ms = base + i * 1_000;
+            history(history_id(ms), "evt-p", 1, "parse", ms)
+        })
+        .collect();
+    write(&wh, &HISTORY, &rows).await;
+    assert_eq!(wh.prune_history(base - 1, 10).await.unwrap(), 0);
+    assert_eq!(wh.prune_history(base + 3_500, 2).await.unwrap(), 2);
+    assert!(
+        wh.fetch(&HISTORY, &rows[0].history_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        wh.fetch(&HISTORY, &rows[2].history_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(wh.prune_history(base + 3_500, 2).await.unwrap(), 2);
+    assert_eq!(wh.prune_history(base + 3_500, 2).await.unwrap(), 0);
+    assert_eq!(wh.count(&HISTORY).await.unwrap(), 1);
+    assert!(
+        wh.fetch(&HISTORY, &rows[4].history_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.close().await;
+}
+
 fn assert_bad_row(err: WarehouseError, table: &str, column: &str) {
     match err {
         WarehouseError::BadRow { table: t, reason } => {
@@ -680,4 +718,5 @@ on_every_warehouse!(
     a_large_history_batch_is_written_in_chunks,
     select_returns_an_events_history_in_order,
     a_value_of_the_wrong_type_is_a_bad_row,
+    history_is_pruned_oldest_first_in_bounded_batches,
 );

@@ -42,6 +42,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import warnings
+
+# fakesnow's own note about an Arrow copy, printed once per result: noise in test logs.
+warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+
 import fakesnow.arrow
 import fakesnow.server
 import jwt

@@ -2,6 +2,7 @@
 //! policy), with an optional shared [`RateLimiter`] and [`CircuitBreaker`]. The endpoints
 //! are grouped by API area in `endpoints/`; every one goes through `request.rs`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,6 +62,9 @@ pub struct GongClient {
     pub(crate) paused_until: Mutex<Option<tokio::time::Instant>>,
     /// The last request that failed (for a health report): what went wrong, and when.
     pub(crate) last_failure: Mutex<Option<(String, DateTime<Utc>)>>,
+    /// Whether Gong's last word on our credentials was a refusal (401/403). Kept so that
+    /// the refusal and the recovery are each logged once, not once per request.
+    pub(crate) rejected: AtomicBool,
     pub(crate) config: ClientConfig,
 }
 
@@ -101,6 +105,7 @@ impl GongClient {
             breaker: None,
             paused_until: Mutex::new(None),
             last_failure: Mutex::new(None),
+            rejected: AtomicBool::new(false),
             config,
         })
     }
@@ -117,6 +122,32 @@ impl GongClient {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Whether Gong refused our credentials on the last request it judged them (401/403),
+    /// and has not accepted them since.
+    pub fn credentials_rejected(&self) -> bool {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Gong refused the credentials: an ERROR line when this is news (a configuration
+    /// error an operator must fix; later refusals say nothing new).
+    pub(crate) fn note_rejected(&self, status: u16) {
+        if !self.rejected.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                status,
+                "Gong refused the API credentials ({status}): set GONG_API_KEY (accessKey:accessKeySecret) \
+                 or GONG_API_BEARER_TOKEN to credentials Gong accepts, and GONG_API_BASE_URL to the \
+                 tenant's API host; requests wait (circuit breaker open) until Gong accepts them"
+            );
+        }
+    }
+
+    /// Gong answered without refusing the credentials: they are good (again).
+    pub(crate) fn note_accepted(&self) {
+        if self.rejected.swap(false, Ordering::Relaxed) {
+            tracing::warn!("Gong accepts the API credentials again");
+        }
     }
 
     pub(crate) fn note_failure(&self, endpoint: &str, error: &str) {

@@ -68,6 +68,11 @@ pub trait CircuitBreaker: Send + Sync {
     fn allow(&self) -> Result<(), Duration>;
     fn record_success(&self);
     fn record_failure(&self);
+    /// Gong refused our credentials (401/403): nothing will pass until an operator fixes
+    /// them, so a breaker should open at once rather than count. By default, a failure.
+    fn record_rejected(&self) {
+        self.record_failure();
+    }
 }
 
 /// Names of the metrics the client records (via the `metrics` crate's global recorder).

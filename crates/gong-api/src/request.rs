@@ -4,7 +4,8 @@
 //!
 //! Error policy: 429 waits `Retry-After` (bounded, jittered) and holds every caller; 5xx,
 //! timeouts and connection errors back off exponentially with jitter; 401/403 are
-//! configuration errors and fail at once; 404 "No calls found corresponding to the provided
+//! configuration errors: they fail at once and open the breaker at once (see
+//! [`crate::CircuitBreaker::record_rejected`]); 404 "No calls found corresponding to the provided
 //! filters" is an empty result, other 404s are "not found"; other 4xx fail at once.
 
 use std::time::Duration;
@@ -189,6 +190,7 @@ impl GongClient {
         let status = answer.status;
         if status.is_success() {
             self.record(true);
+            self.note_accepted();
             return Verdict::Done(
                 serde_json::from_slice(&answer.body)
                     .map(Outcome::Data)
@@ -199,7 +201,12 @@ impl GongClient {
             );
         }
         let errors = error_messages(&answer.body);
+        if matches!(status.as_u16(), 401 | 403) {
+            return Verdict::Done(Err(self.rejected_answer(req, status, errors)));
+        }
         if status == StatusCode::TOO_MANY_REQUESTS {
+            // Gong checks credentials before its quota: it knew who we were.
+            self.note_accepted();
             return self.throttled(req, attempt, answer.retry_after);
         }
         if status.is_server_error() {
@@ -216,16 +223,34 @@ impl GongClient {
             }
             return Verdict::Retry { last };
         }
-        // A 4xx: Gong answered, the request is what is wrong.
+        // A 4xx: Gong answered (and took our credentials), the request is what is wrong.
         self.record(true);
+        self.note_accepted();
         if status == StatusCode::NOT_FOUND && is_empty_result(&errors) {
             return Verdict::Done(Ok(Outcome::Empty));
         }
-        let e = client_error(status, errors);
-        if matches!(e, GongError::Auth { .. }) {
-            self.note_failure(req.endpoint, &e.to_string());
+        Verdict::Done(Err(client_error(status, errors)))
+    }
+
+    /// A 401/403: the credentials (or the tenant host, scopes, IP allow-list) are wrong.
+    /// Not the request's fault and not passing by itself: the breaker opens at once, so
+    /// that callers wait (and probe once per cool-down) instead of failing their work.
+    fn rejected_answer(
+        &self,
+        req: &Request<'_>,
+        status: StatusCode,
+        errors: Vec<String>,
+    ) -> GongError {
+        if let Some(b) = &self.breaker {
+            b.record_rejected();
         }
-        Verdict::Done(Err(e))
+        // The status only: health reports may be public, and Gong's words add nothing.
+        self.note_failure(
+            req.endpoint,
+            &format!("credentials rejected ({})", status.as_u16()),
+        );
+        self.note_rejected(status.as_u16());
+        client_error(status, errors)
     }
 
     /// A 429: Gong is up and only asks us to slow down.

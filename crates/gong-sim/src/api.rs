@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -109,10 +110,13 @@ fn broken_answer() -> Response {
 
 fn authorize(sim: &Sim, headers: &HeaderMap) -> Result<(), ApiError> {
     let cfg = &sim.config;
+    let denied = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, why.to_string());
+    if sim.credentials_rejected.load(Ordering::Relaxed) {
+        return Err(denied("Access denied: the access key was revoked"));
+    }
     if cfg.api_key.is_none() && cfg.bearer_token.is_none() {
         return Ok(());
     }
-    let denied = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, why.to_string());
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

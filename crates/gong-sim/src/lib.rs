@@ -19,7 +19,7 @@ mod webhooks;
 mod wire;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,9 @@ pub(crate) struct Sim {
     meetings: Mutex<std::collections::BTreeMap<String, Value>>,
     /// Fault injection: requests naming one of these call ids are answered 400.
     refused_ids: Mutex<std::collections::HashSet<String>>,
+    /// Fault injection: every API request is answered 401, whatever its credentials (a
+    /// revoked key).
+    credentials_rejected: AtomicBool,
 }
 
 impl Sim {
@@ -280,6 +283,13 @@ impl SimHandle {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_owned());
     }
+    /// While `rejected`, answers 401 to every API request, as Gong does once a key is
+    /// revoked; `false` accepts the configured credentials again.
+    pub fn set_credentials_rejected(&self, rejected: bool) {
+        self.sim
+            .credentials_rejected
+            .store(rejected, Ordering::Relaxed);
+    }
     pub fn set_fail_rate(&self, r: f64) {
         self.sim.fail_rate.store(r.to_bits(), Ordering::Relaxed);
     }
@@ -322,6 +332,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         log: Mutex::new(Vec::new()),
         meetings: Mutex::new(Default::default()),
         refused_ids: Mutex::new(Default::default()),
+        credentials_rejected: AtomicBool::new(false),
         born: Instant::now(),
         config,
     });

@@ -142,6 +142,8 @@ pub async fn run(
     raw.database_url = Some(format!("sqlite://{}", db_path.display()));
     raw.database_url_file = None;
     raw.warehouse = Some("sqlite".into());
+    // A loopback demo has no load balancer to drain: Ctrl-C stops it at once.
+    raw.drain_period.get_or_insert_with(|| "0".into());
     if raw.bind_addr.is_none() {
         // A free loopback port, known before the start so that the webhook URL claim can
         // be checked as in production (GONG_WEBHOOK_PUBLIC_URL).
@@ -211,12 +213,13 @@ pub async fn run(
             "   {:<44} -> {status} {answer}",
             "the first call, fired again"
         );
-        // What an attacker who captured a request could try.
+        // What a proxy that lost our 200 sends (or an attacker who captured the request):
+        // the same token and body, answered with the event they were accepted as.
         let (status, answer) = post(&http, &url, &body, &token).await?;
         let _ = writeln!(
             out,
             "   {:<44} -> {status} {answer}",
-            "the first request, replayed"
+            "the first request, sent again"
         );
         let mut tampered = body.clone();
         if let Some(b) = tampered.iter_mut().rev().find(|b| b.is_ascii_digit()) {

@@ -21,9 +21,9 @@ impl Pipeline {
             }
         }
         let mut results: Vec<(Vec<usize>, Result<(), WriteFailure>)> = Vec::new();
-        results.push(self.write_rows(&warehouse::CALLS, &calls).await);
-        results.push(self.write_rows(&warehouse::EMAILS, &emails).await);
-        results.push(self.write_rows(&warehouse::MEETINGS, &meetings).await);
+        results.extend(self.write_rows(&warehouse::CALLS, &calls).await);
+        results.extend(self.write_rows(&warehouse::EMAILS, &emails).await);
+        results.extend(self.write_rows(&warehouse::MEETINGS, &meetings).await);
         for (idx, result) in results {
             for i in idx {
                 let j = &mut jobs[i];

@@ -21,15 +21,19 @@ impl Pipeline {
             }
             rows.push(raw_row(&j.c));
         }
-        let result = self.write(&warehouse::RAW, &rows).await;
-        for j in jobs.iter_mut() {
-            match (&result, &j.state) {
-                (_, State::Dead(e)) => {
-                    let e = e.clone();
-                    stage.record(j, Step::Failed, Some(&e));
+        // Written even for bodies that do not parse: the raw table keeps what came in.
+        let indexed: Vec<(usize, &RawRow)> = rows.iter().enumerate().collect();
+        for (idx, result) in self.write_rows(&warehouse::RAW, &indexed).await {
+            for i in idx {
+                let j = &mut jobs[i];
+                match (&result, &j.state) {
+                    (_, State::Dead(e)) => {
+                        let e = e.clone();
+                        stage.record(j, Step::Failed, Some(&e));
+                    }
+                    (Ok(()), _) => stage.record(j, Step::Ok, None),
+                    (Err(e), _) => self.write_failed(&stage, j, e),
                 }
-                (Ok(()), _) => stage.record(j, Step::Ok, None),
-                (Err(e), _) => self.write_failed(&stage, j, e),
             }
         }
     }

@@ -27,7 +27,7 @@ use snowflake_connector_rs::{
 
 use super::sql::{Cell, bad_row, checked_rows, format_time};
 use super::tables::ALL;
-use super::{ColType, Rows, Table, Warehouse, WarehouseError, WarehouseFuture};
+use super::{ColType, HISTORY, Rows, Table, Warehouse, WarehouseError, WarehouseFuture};
 use crate::config::{SnowflakeAuth, SnowflakeConfig};
 
 mod pool;
@@ -234,6 +234,19 @@ impl SnowflakeWarehouse {
         }
     }
 
+    async fn prune_history_rows(&self, before_ms: i64, limit: i64) -> Result<u64, WarehouseError> {
+        let bound = super::sql::history_bound(before_ms);
+        let sql = self.at.prune_history(limit);
+        let rows = self
+            .run(Some(HISTORY.name), &sql, Some(Bind::Text(&bound)))
+            .await?;
+        // A DELETE answers one row: the number of rows deleted.
+        match rows.first().and_then(|r| r.first()) {
+            Some(CellValue::Integer(n)) => Ok(*n as u64),
+            _ => Ok(0),
+        }
+    }
+
     async fn ping_db(&self) -> Result<(), WarehouseError> {
         self.run(None, "SELECT 1", None).await.map(drop)
     }
@@ -275,6 +288,10 @@ impl Warehouse for SnowflakeWarehouse {
 
     fn ping(&self) -> WarehouseFuture<'_, ()> {
         Box::pin(self.ping_db())
+    }
+
+    fn prune_history(&self, before_ms: i64, limit: i64) -> WarehouseFuture<'_, u64> {
+        Box::pin(self.prune_history_rows(before_ms, limit))
     }
 }
 

@@ -148,6 +148,17 @@ impl Location {
         )
     }
 
+    /// Deletes up to `limit` history rows whose id sorts below the bind (see
+    /// `sql::history_bound`), oldest first.
+    pub(super) fn prune_history(&self, limit: i64) -> String {
+        let t = self.table(&crate::warehouse::HISTORY);
+        format!(
+            "DELETE FROM {t} WHERE \"HISTORY_ID\" IN (SELECT \"HISTORY_ID\" FROM {t} \
+             WHERE \"HISTORY_ID\" < ? ORDER BY \"HISTORY_ID\" LIMIT {})",
+            limit.max(1)
+        )
+    }
+
     pub(super) fn count(&self, table: &Table) -> String {
         format!("SELECT COUNT(*) FROM {}", self.table(table))
     }
@@ -187,6 +198,7 @@ mod tests {
             out.push(at.merge(table));
             out.push(at.select(table, table.key[0]));
             out.push(at.count(table));
+            out.push(at.prune_history(200));
             for c in table.columns {
                 out.push(at.add_column(table, c.name, c.ty));
             }

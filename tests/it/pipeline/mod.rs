@@ -2,6 +2,9 @@
 //! simulator over HTTP, into the warehouse and the outbox, on SQLite and PostgreSQL. This
 //! file is the harness that the submodules' tests share.
 
+mod bad_days;
+mod bad_rows;
+mod credentials;
 mod enhance;
 mod failures;
 mod operate;
@@ -89,6 +92,14 @@ async fn start_with_gong_failing(
         app(c);
     };
     start(db, |c| c.fail_rate = 1.0, failing).await
+}
+
+/// The requests the simulator served, without `serve`'s start-up check of the credentials
+/// (one workspace list, made whatever the events).
+pub(crate) fn pipeline_requests(sim: &SimHandle) -> Vec<gong_sim::ServedRequest> {
+    let mut served = sim.requests();
+    served.retain(|r| r.path != "/v2/workspaces");
+    served
 }
 
 pub(crate) async fn stop(app: TestApp, sim: SimHandle) {
