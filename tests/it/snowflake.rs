@@ -103,8 +103,6 @@ async fn a_snowflake_outage_delays_events_and_loses_none() {
     }
 
     standin.restart();
-    eprintln!("DEBUG after restart: {:?}", wh.ping().await);
-    eprintln!("DEBUG after restart 2: {:?}", wh.ping().await);
     wait_all(&app, &events, "done", 120).await;
     assert_eq!(wh.count(&RAW).await.unwrap(), 200, "each raw row once");
     assert_eq!(wh.count(&CALLS).await.unwrap(), 200, "each call once");

@@ -416,10 +416,22 @@ fn unavailable(why: &str) -> WarehouseError {
     WarehouseError::Unavailable(format!("snowflake: {why}"))
 }
 
+/// The session cannot be used again: expired (390112 / 390114), otherwise refused by
+/// Snowflake's session layer (390xxx), or its token refused at the HTTP level (401/403, as
+/// for "390104 must login again" after a server restart).
 fn is_session_expired(e: &snowflake_connector_rs::Error) -> bool {
     e.is_session_expired()
         || e.snowflake_code()
-            .is_some_and(|c| SESSION_EXPIRED.contains(&c))
+            .is_some_and(|c| SESSION_EXPIRED.contains(&c) || c.starts_with("390"))
+        || matches!(http_status(e), Some(401 | 403))
+}
+
+/// The HTTP status of a connector error that carries one. The connector keeps it private
+/// and shows it only in its message (`HTTP 401: ...`).
+fn http_status(e: &snowflake_connector_rs::Error) -> Option<u16> {
+    let text = e.to_string();
+    let rest = text.strip_prefix("HTTP ")?;
+    rest.get(..3)?.parse().ok()
 }
 
 fn pool_error(e: deadpool::managed::PoolError<snowflake_connector_rs::Error>) -> WarehouseError {
