@@ -471,11 +471,10 @@ async fn maintain(
                 }
             }
             _ = prune_tick.tick() => {
-                match store.prune_replay_tokens(now_ms()).await {
-                    Ok(n) if n > 0 => tracing::debug!(pruned = n, "replay cache pruned"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "replay cache prune failed"),
-                }
+                prune_in_batches("replay cache", || {
+                    store.prune_replay_tokens(now_ms(), PRUNE_BATCH)
+                })
+                .await;
                 prune_retained(&store, &pipeline, retention).await;
             }
             _ = stop.changed() => return,

@@ -11,6 +11,7 @@
 //! a single-flight one: a snapshot a few seconds old is what an operator needs, and a
 //! request that could reach the store is what made `/health` an amplifier.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -46,17 +47,41 @@ struct Snapshot {
 
 /// The latest [`Snapshot`], shared by the refresher and the handlers.
 #[derive(Default)]
-pub struct HealthCache(RwLock<Option<Arc<Snapshot>>>);
+pub struct HealthCache {
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    store_seen: Seen,
+    warehouse_seen: Seen,
+    redis_seen: Seen,
+}
+
+/// Whether a dependency was last seen down, so that its probes (every second for the
+/// store) log a change of state once, not a line per probe for as long as an outage lasts.
+#[derive(Default)]
+struct Seen(AtomicBool);
+
+impl Seen {
+    fn down(&self, what: &str, why: &dyn std::fmt::Display) {
+        if !self.0.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %why, "health: {what} unreachable (logged again when it is back)");
+        }
+    }
+
+    fn up(&self, what: &str) {
+        if self.0.swap(false, Ordering::Relaxed) {
+            tracing::info!("health: {what} reachable again");
+        }
+    }
+}
 
 impl HealthCache {
     /// Looks at every dependency once, sets the queue gauges, and keeps the result.
     pub async fn refresh(&self, store: &Store, pipeline: &Pipeline, publisher: Option<&Publisher>) {
         let ((store_json, store_ok), (warehouse, warehouse_ok), redis, queue) = tokio::join!(
-            store_health(store),
-            warehouse_health(pipeline),
+            store_health(store, &self.store_seen),
+            warehouse_health(pipeline, &self.warehouse_seen),
             async {
                 match publisher {
-                    Some(p) => Some(redis_health(p).await),
+                    Some(p) => Some(redis_health(p, &self.redis_seen).await),
                     None => None,
                 }
             },
@@ -71,14 +96,14 @@ impl HealthCache {
             redis,
             queue,
         };
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(snapshot));
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(snapshot));
     }
 
     /// Pings the store alone (cheap, so done more often than the full refresh): an outage
     /// shows in `/health` and `/health/ready` within about a second.
     pub async fn refresh_store(&self, store: &Store) {
-        let (store_json, store_ok) = store_health(store).await;
-        let mut slot = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let (store_json, store_ok) = store_health(store, &self.store_seen).await;
+        let mut slot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = slot.as_ref() {
             *slot = Some(Arc::new(Snapshot {
                 taken: old.taken,
@@ -93,7 +118,10 @@ impl HealthCache {
     }
 
     fn get(&self) -> Option<Arc<Snapshot>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Whether the last snapshot saw the store up (false before the first one).
@@ -102,16 +130,25 @@ impl HealthCache {
     }
 }
 
-async fn store_health(store: &Store) -> (Value, bool) {
+/// Why a bounded probe failed, for the one log line of its outage.
+fn failure<E: std::fmt::Display>(r: Result<Result<(), E>, tokio::time::error::Elapsed>) -> String {
+    match r {
+        Ok(Err(e)) => e.to_string(),
+        _ => format!("no answer within {PING_TIMEOUT:?}"),
+    }
+}
+
+async fn store_health(store: &Store, seen: &Seen) -> (Value, bool) {
     match tokio::time::timeout(PING_TIMEOUT, store.ping()).await {
-        Ok(Ok(latency)) => (
-            json!({"status": "ok", "backend": store.backend(), "latency_ms": ms(latency)}),
-            true,
-        ),
+        Ok(Ok(latency)) => {
+            seen.up("store");
+            (
+                json!({"status": "ok", "backend": store.backend(), "latency_ms": ms(latency)}),
+                true,
+            )
+        }
         failed => {
-            if let Ok(Err(e)) = failed {
-                tracing::warn!(error = %e, "health: store unreachable");
-            }
+            seen.down("store", &failure(failed.map(|r| r.map(drop))));
             (
                 json!({"status": "down", "backend": store.backend(), "last_error": "store unreachable"}),
                 false,
@@ -120,12 +157,13 @@ async fn store_health(store: &Store) -> (Value, bool) {
     }
 }
 
-async fn warehouse_health(pipeline: &Pipeline) -> (Value, bool) {
+async fn warehouse_health(pipeline: &Pipeline, seen: &Seen) -> (Value, bool) {
     let warehouse = pipeline.warehouse();
     let breaker = pipeline.warehouse_breaker().state();
     let started = Instant::now();
     match tokio::time::timeout(PING_TIMEOUT, warehouse.ping()).await {
         Ok(Ok(())) => {
+            seen.up("warehouse");
             let ok = breaker == crate::breaker::BreakerState::Closed;
             (
                 json!({
@@ -138,9 +176,7 @@ async fn warehouse_health(pipeline: &Pipeline) -> (Value, bool) {
             )
         }
         failed => {
-            if let Ok(Err(e)) = failed {
-                tracing::warn!(error = %e, "health: warehouse unreachable");
-            }
+            seen.down("warehouse", &failure(failed));
             (
                 json!({
                     "status": "down",
@@ -264,16 +300,22 @@ pub(super) async fn status_only(State(state): State<Arc<AppState>>) -> Response 
 
 /// Redis as the publisher sees it: a `PING` (bounded, so a hung Redis cannot hold
 /// `/health`), its breaker and its last error.
-async fn redis_health(p: &Publisher) -> (serde_json::Value, bool) {
+async fn redis_health(p: &Publisher, seen: &Seen) -> (serde_json::Value, bool) {
     let status = p.status();
     let ping = tokio::time::timeout(Duration::from_secs(1), p.ping()).await;
     let latency = match ping {
-        Ok(Ok(latency)) => Some(latency),
+        Ok(Ok(latency)) => {
+            seen.up("redis");
+            Some(latency)
+        }
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "health: redis unreachable");
+            seen.down("redis", &e);
             None
         }
-        Err(_) => None,
+        Err(_) => {
+            seen.down("redis", &"no answer within 1s");
+            None
+        }
     };
     let closed = status.breaker == crate::breaker::BreakerState::Closed;
     let ok = latency.is_some() && closed;

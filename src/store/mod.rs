@@ -529,19 +529,17 @@ impl Store {
     }
 
     /// Forgets replay guards of tokens that can no longer pass their `exp` check.
-    pub async fn prune_replay_tokens(&self, now_ms: i64) -> Result<u64, StoreError> {
-        Ok(match self {
-            Store::Sqlite(p) => sqlx::query("DELETE FROM replay_tokens WHERE expires_at_ms < ?")
-                .bind(now_ms)
-                .execute(p)
-                .await?
-                .rows_affected(),
-            Store::Postgres(p) => sqlx::query("DELETE FROM replay_tokens WHERE expires_at_ms < $1")
-                .bind(now_ms)
-                .execute(p)
-                .await?
-                .rows_affected(),
-        })
+    pub async fn prune_replay_tokens(&self, now_ms: i64, limit: i64) -> Result<u64, StoreError> {
+        // A bounded batch through the expiry index, like every other prune: one statement
+        // never holds SQLite's write lock for long, however many tokens a busy day left.
+        const SQL: &str = "DELETE FROM replay_tokens WHERE token_sha256 IN (SELECT token_sha256 \
+             FROM replay_tokens WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)";
+        Ok(with_pool!(self, p => sqlx::query(SQL)
+            .bind(now_ms)
+            .bind(limit)
+            .execute(p)
+            .await?
+            .rows_affected()))
     }
 
     pub async fn event(&self, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {

@@ -125,6 +125,9 @@ async fn slow_headers_and_idle_keep_alive_are_closed(db: TestDb) {
 async fn a_webhook_is_served_while_thousands_of_connections_hang(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = start(&db, dir.path(), &[("HEADER_READ_TIMEOUT", "60s")]);
+    // This process holds the 2,000 client sockets: raise its own open-files limit as the
+    // service does, so the test does not depend on the shell's `ulimit -n` (often 1,024).
+    gong_relay::http::raise_open_files_limit(2_100);
     let mut held = Vec::new();
     for i in 0..2000 {
         let mut s = TcpStream::connect(&addr).await.unwrap();

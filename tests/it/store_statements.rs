@@ -221,7 +221,7 @@ async fn every_store_statement_runs(db: TestDb) {
     // The replay cache and the shared rate limit.
     assert!(
         store
-            .prune_replay_tokens(t + 24 * 60 * MINUTE)
+            .prune_replay_tokens(t + 24 * 60 * MINUTE, 100)
             .await
             .unwrap()
             >= 1

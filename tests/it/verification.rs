@@ -422,7 +422,92 @@ async fn key_ids_reveal_nothing_of_the_secrets(db: TestDb) {
     assert_eq!(seen, [expected.clone(), expected]);
 }
 
+/// Rows written before the ids changed carried 32 bits of an unsalted hash of the secret:
+/// the migrations replace them with a marker (in the inbox and in the warehouse's raw
+/// table), and leave today's ids alone.
+async fn legacy_key_ids_are_scrubbed(db: TestDb) {
+    let secret = "legacy-secret-0123456789abcdef0123456789";
+    let app = TestApp::spawn_with(&db, |c| {
+        c.gong_webhook_secrets = Some(json!([secret]).to_string());
+    })
+    .await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let body = call_body_for(&format!("7700{n}"));
+        let token = sign_hs256(secret.as_bytes(), &hs_claims(CALLS, &body));
+        ids.push(app.accepted(CALLS, &body, Some(&token)).await);
+    }
+    // Raw rows as a warehouse of that time holds them (this app runs no workers).
+    let wh = app.app.pipeline().warehouse().clone();
+    let raw_key_ids = ["hs256:1f2e3d4c", "url:a0b1c2d3", "hs256:1"];
+    let rows: Vec<serde_json::Value> = ids
+        .iter()
+        .zip(raw_key_ids)
+        .map(|(id, key_id)| {
+            json!({"event_id": id, "kind": "call", "source_id": id, "request_id": "r",
+                   "received_at": "2026-12-01T00:00:00Z", "auth_method": "hs256",
+                   "key_id": key_id, "is_test": false, "body_sha256": "00"})
+        })
+        .collect();
+    let rows = gong_relay::warehouse::Rows::of(&gong_relay::warehouse::RAW, &rows).unwrap();
+    wh.write(&rows).await.unwrap();
+    // Age two inbox rows to the old id forms.
+    let old = [
+        (ids[0].as_str(), "hs256:1f2e3d4c"),
+        (ids[1].as_str(), "url:a0b1c2d3"),
+    ];
+    let store_sql = include_str!("../../migrations/sqlite/20261202040001_legacy_key_ids.sql");
+    let wh_sql =
+        include_str!("../../migrations/warehouse/sqlite/20261202100001_legacy_key_ids.sql");
+    macro_rules! age_and_migrate {
+        ($pool:expr) => {{
+            for (id, key_id) in old {
+                let sql =
+                    format!("UPDATE inbox_events SET key_id = '{key_id}' WHERE event_id = '{id}'");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute($pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::raw_sql(store_sql).execute($pool).await.unwrap();
+            sqlx::raw_sql(wh_sql).execute($pool).await.unwrap();
+        }};
+    }
+    match app.store() {
+        gong_relay::store::Store::Sqlite(p) => age_and_migrate!(p),
+        gong_relay::store::Store::Postgres(p) => age_and_migrate!(p),
+    }
+    let key_ids = |id: String| {
+        let wh = wh.clone();
+        let app = &app;
+        async move {
+            let inbox = app.stored(&id).await.key_id;
+            let raw = wh
+                .fetch(&gong_relay::warehouse::RAW, &id)
+                .await
+                .unwrap()
+                .unwrap()["key_id"]
+                .clone();
+            (inbox, raw)
+        }
+    };
+    assert_eq!(
+        key_ids(ids[0].clone()).await,
+        (Some("hs256:legacy".into()), json!("hs256:legacy"))
+    );
+    assert_eq!(
+        key_ids(ids[1].clone()).await,
+        (Some("url_key:legacy".into()), json!("url_key:legacy"))
+    );
+    assert_eq!(
+        key_ids(ids[2].clone()).await,
+        (Some("hs256:1".into()), json!("hs256:1"))
+    );
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    legacy_key_ids_are_scrubbed,
     key_ids_reveal_nothing_of_the_secrets,
     rs256_gong_token_is_accepted_raw_and_with_bearer,
     hs256_old_and_new_secrets_both_verify,

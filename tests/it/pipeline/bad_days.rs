@@ -85,8 +85,8 @@ impl Drop for Logged {
 }
 
 /// The store (PostgreSQL) down for four seconds under two idle workers, which poll every
-/// 500 ms: at most a couple of lines say so, not one per poll per worker (about 16), and
-/// one says when it is back.
+/// 500 ms, and the health probe, which pings every second: at most a couple of lines say
+/// so, not one per poll per worker (about 16) or per probe, and one says when it is back.
 async fn a_store_outage_is_logged_once_per_change(db: TestDb) {
     let serve = Logged::start(&db, &[("WORKERS", "2".into())]);
     serve.wait_line("gong-relay listening", 30).await;
@@ -99,10 +99,15 @@ async fn a_store_outage_is_logged_once_per_change(db: TestDb) {
         "{} lines during a 4 s outage: {down:#?}",
         down.len()
     );
+    // The health probe pings the store every second: one line for the outage too.
+    let health = serve.lines_with("health: store unreachable");
+    assert_eq!(health.len(), 1, "{health:#?}");
     db.set_postgres_up(true).await;
     serve.wait_line("store is reachable again", 30).await;
+    serve.wait_line("health: store reachable again", 30).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(serve.lines_with("store is reachable again").len(), 1);
+    assert_eq!(serve.lines_with("health: store reachable again").len(), 1);
 }
 
 /// `serve` over a Gong that refuses the key: it starts anyway, its start-up check says
