@@ -523,6 +523,20 @@ fn report_startup(
         gong_api = if config.gong_auth.is_some() { "configured" } else { "off (enhancement skipped)" },
         "gong-relay listening"
     );
+    if let Some(sf) = config
+        .snowflake
+        .as_ref()
+        .filter(|_| config.warehouse == WarehouseKind::Snowflake)
+    {
+        tracing::info!(
+            database = %sf.database,
+            schema = %sf.schema,
+            host = %sf.host,
+            store = store.backend(),
+            "the warehouse is Snowflake; the operational store (inbox, outbox, DLQ, rate limit) stays on {}",
+            store.backend()
+        );
+    }
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }

@@ -310,3 +310,60 @@ fn listener_variables_have_the_designs_defaults_and_are_checked() {
     };
     assert!(Config::from_raw(raw).is_err());
 }
+
+#[test]
+fn snowflake_takes_exactly_one_way_to_log_in() {
+    let base = || RawConfig {
+        snowflake_account: Some("acme".into()),
+        snowflake_user: Some("loader".into()),
+        ..Default::default()
+    };
+    let c = Config::from_raw(RawConfig {
+        snowflake_private_key: Some("-----BEGIN ENCRYPTED PRIVATE KEY-----".into()),
+        snowflake_private_key_passphrase: Some("pass".into()),
+        snowflake_pool_size: Some("2".into()),
+        ..base()
+    })
+    .unwrap();
+    let sf = c.snowflake.unwrap();
+    assert!(matches!(
+        sf.auth,
+        SnowflakeAuth::KeyPair {
+            passphrase: Some(_),
+            ..
+        }
+    ));
+    assert_eq!(sf.pool_size, 2);
+    let c = Config::from_raw(RawConfig {
+        snowflake_oauth_token: Some("token".into()),
+        ..base()
+    })
+    .unwrap();
+    assert!(matches!(c.snowflake.unwrap().auth, SnowflakeAuth::OAuth(_)));
+
+    let err = Config::from_raw(RawConfig {
+        snowflake_password: Some("pw".into()),
+        snowflake_oauth_token: Some("token".into()),
+        ..base()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("set only one of"), "{err}");
+    let err = Config::from_raw(base()).unwrap_err();
+    assert!(
+        err.to_string().contains("none of SNOWFLAKE_PASSWORD"),
+        "{err}"
+    );
+    let err = Config::from_raw(RawConfig {
+        snowflake_password: Some("pw".into()),
+        snowflake_private_key_passphrase: Some("pass".into()),
+        ..base()
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: is set but"),
+        "{err}"
+    );
+    // No secret in any of these messages.
+    assert!(!err.to_string().contains("pass\"") && !err.to_string().contains("pw"));
+}

@@ -9,14 +9,20 @@ use gong_relay::warehouse::{self, CALLS, RAW};
 /// Runs `gong-relay demo --calls N --exit` in `dir`, with `DATABASE_URL` naming a store
 /// that must be left alone; returns the report.
 fn run_demo(dir: &Path, calls: usize, database_url: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gong-relay"))
-        .args(["demo", "--calls", &calls.to_string(), "--exit"])
+    run_demo_with(dir, calls, &[("DATABASE_URL", database_url.to_owned())])
+}
+
+/// [`run_demo`] with a clean environment plus `env`.
+fn run_demo_with(dir: &Path, calls: usize, env: &[(&str, String)]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gong-relay"));
+    cmd.args(["demo", "--calls", &calls.to_string(), "--exit"])
         .current_dir(dir)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .output()
-        .unwrap();
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -66,4 +72,42 @@ async fn the_demo_shows_the_whole_flow_and_exits() {
     // A second run starts from an empty demo store: its counts are its own.
     let again = run_demo(dir.path(), 2, &real_url);
     assert!(again.contains("gong_webhooks_raw 2 row(s)"), "{again}");
+}
+
+/// `WAREHOUSE=snowflake` with the `SNOWFLAKE_*` variables points the demo's warehouse at
+/// Snowflake (here its stand-in): the report names it and counts the rows there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_can_write_to_snowflake() {
+    let Some(standin) = crate::standin::Standin::shared() else {
+        return;
+    };
+    let cfg = standin.config();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_demo_with(
+        dir.path(),
+        3,
+        &[
+            ("WAREHOUSE", "snowflake".into()),
+            ("SNOWFLAKE_ACCOUNT", cfg.account.clone()),
+            ("SNOWFLAKE_USER", cfg.user.clone()),
+            ("SNOWFLAKE_PASSWORD", "secret".into()),
+            ("SNOWFLAKE_DATABASE", cfg.database.clone()),
+            ("SNOWFLAKE_HOST", cfg.host.clone()),
+        ],
+    );
+    assert!(
+        r.contains(&format!(
+            "warehouse: Snowflake {}.GONG_WEBHOOKS",
+            cfg.database
+        )),
+        "{r}"
+    );
+    assert!(r.contains("gong_calls_enhanced 3"), "{r}");
+    let wh = gong_relay::warehouse::SnowflakeWarehouse::new(&cfg).unwrap();
+    assert_eq!(
+        gong_relay::warehouse::Warehouse::count(&wh, &CALLS)
+            .await
+            .unwrap(),
+        3
+    );
 }

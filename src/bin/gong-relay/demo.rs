@@ -141,7 +141,16 @@ pub async fn run(
     }
     raw.database_url = Some(format!("sqlite://{}", db_path.display()));
     raw.database_url_file = None;
-    raw.warehouse = Some("sqlite".into());
+    // The warehouse is the demo's SQLite file too, unless WAREHOUSE=snowflake is asked for
+    // explicitly (with the SNOWFLAKE_* variables): then the sample rows go there, to try a
+    // Snowflake account (or the test stand-in) end to end.
+    let to_snowflake = raw
+        .warehouse
+        .as_deref()
+        .is_some_and(|w| w.trim().eq_ignore_ascii_case("snowflake"));
+    if !to_snowflake {
+        raw.warehouse = Some("sqlite".into());
+    }
     // A loopback demo has no load balancer to drain: Ctrl-C stops it at once.
     raw.drain_period.get_or_insert_with(|| "0".into());
     if raw.bind_addr.is_none() {
@@ -158,16 +167,20 @@ pub async fn run(
     }
     let config = Config::from_raw(raw)?;
     let store_url = redact_url(&config);
+    let storage = match (&config.snowflake, to_snowflake) {
+        (Some(sf), true) => format!(
+            "store: {store_url}, warehouse: Snowflake {}.{} at {}",
+            sf.database, sf.schema, sf.host
+        ),
+        _ => format!("store and warehouse: {store_url}"),
+    };
     let redis = config.redis_url.is_some();
     let app = app::start(config).await?;
     let base = format!("http://{}", app.addr());
 
     let mut out = String::new();
     let _ = writeln!(out, "gong-relay demo");
-    let _ = writeln!(
-        out,
-        "  service      {base}  (store and warehouse: {store_url})"
-    );
+    let _ = writeln!(out, "  service      {base}  ({storage})");
     let _ = writeln!(
         out,
         "  Gong API     {}  (the built-in simulator, 3 requests/s like Gong)",

@@ -148,27 +148,18 @@ impl SnowflakeWarehouse {
                 Some(Bind::Text(self.at.schema_name())),
             )
             .await?;
-        let mut have: HashMap<String, HashSet<String>> = HashMap::new();
-        for row in existing {
-            if let [CellValue::String(t), CellValue::String(c), ..] = row.as_slice() {
-                have.entry(t.to_ascii_uppercase())
-                    .or_default()
-                    .insert(c.to_ascii_uppercase());
-            }
-        }
-        for table in ALL {
-            let columns = have.get(&table.name.to_ascii_uppercase());
-            for col in table.columns {
-                if columns.is_some_and(|c| !c.contains(&col.name.to_ascii_uppercase())) {
-                    let sql = self.at.add_column(table, col.name, col.ty);
-                    self.run(Some(table.name), &sql, None).await?;
-                    tracing::info!(
-                        table = table.name,
-                        column = col.name,
-                        "warehouse column added"
-                    );
-                }
-            }
+        let names = existing.into_iter().filter_map(|row| match row.as_slice() {
+            [CellValue::String(t), CellValue::String(c), ..] => Some((t.clone(), c.clone())),
+            _ => None,
+        });
+        for (table, col) in missing_columns(names) {
+            let sql = self.at.add_column(table, col.name, col.ty);
+            self.run(Some(table.name), &sql, None).await?;
+            tracing::info!(
+                table = table.name,
+                column = col.name,
+                "warehouse column added"
+            );
         }
         Ok(())
     }
@@ -301,6 +292,31 @@ async fn execute<S: IntoStatement>(
     statement: S,
 ) -> Result<ResultTable, snowflake_connector_rs::Error> {
     session.query(statement).await?.collect_table().await
+}
+
+/// The columns of the definitions that existing tables lack, from the schema's
+/// `(TABLE_NAME, COLUMN_NAME)` pairs (Snowflake stores unquoted names in upper case). A
+/// table absent from the pairs was just created whole and lacks nothing.
+fn missing_columns(
+    existing: impl Iterator<Item = (String, String)>,
+) -> Vec<(&'static Table, &'static super::Column)> {
+    let mut have: HashMap<String, HashSet<String>> = HashMap::new();
+    for (t, c) in existing {
+        have.entry(t.to_ascii_uppercase())
+            .or_default()
+            .insert(c.to_ascii_uppercase());
+    }
+    let mut out = Vec::new();
+    for table in ALL {
+        if let Some(columns) = have.get(&table.name.to_ascii_uppercase()) {
+            for col in table.columns {
+                if !columns.contains(&col.name.to_ascii_uppercase()) {
+                    out.push((table, col));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A statement's one bind parameter.
@@ -482,6 +498,33 @@ fn warehouse_unavailable(code: &str, message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::warehouse::{CALLS, RAW};
+
+    #[test]
+    fn an_upgrade_adds_exactly_the_columns_a_table_lacks() {
+        // The calls table as an older release made it: without its last two columns.
+        let old_calls = CALLS.columns[..CALLS.columns.len() - 2].iter().map(|c| {
+            (
+                "GONG_CALLS_ENHANCED".to_owned(),
+                c.name.to_ascii_uppercase(),
+            )
+        });
+        let full_raw = RAW
+            .columns
+            .iter()
+            .map(|c| ("gong_webhooks_raw".to_owned(), c.name.to_owned()));
+        let missing: Vec<(&str, &str)> = missing_columns(old_calls.chain(full_raw))
+            .into_iter()
+            .map(|(t, c)| (t.name, c.name))
+            .collect();
+        assert_eq!(
+            missing,
+            [
+                ("gong_calls_enhanced", "version"),
+                ("gong_calls_enhanced", "updated_at")
+            ]
+        );
+    }
 
     #[test]
     fn hosts_become_base_urls() {
@@ -493,7 +536,7 @@ mod tests {
             base_url("http://127.0.0.1:8765/").unwrap().as_str(),
             "http://127.0.0.1:8765/"
         );
-        assert!(base_url("http://").is_none());
+        assert!(base_url("  ").is_none());
     }
 
     #[test]
@@ -524,7 +567,8 @@ mod tests {
             serde_json::json!({
                 "history_id": format!("h{i:05}"), "event_id": "e", "attempt": 1,
                 "stage": "x".repeat(50_000), "status": "ok", "error": null,
-                "started_at": "2026-01-01T00:00:00Z", "duration_ms": 1, "request_id": "r",
+                "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:01Z",
+                "duration_ms": 1, "request_id": "r",
             })
         };
         let rows: Vec<Value> = (0..400).map(row).collect();
