@@ -3,7 +3,11 @@
 //! stored with its notification queued, and how many Gong requests that took.
 //!
 //! The service runs with its defaults (2.5 requests/s, burst 10, 4 workers) on a temporary
-//! SQLite store, or on `DATABASE_URL` when set (e.g. a PostgreSQL database):
+//! SQLite store, or on `DATABASE_URL` when set (e.g. a PostgreSQL database). With
+//! `WAREHOUSE=snowflake` and the `SNOWFLAKE_*` variables, the warehouse is Snowflake (or
+//! its stand-in: `scripts/snowflake-standin.sh run --port 8765`, then
+//! `SNOWFLAKE_HOST=http://127.0.0.1:8765 SNOWFLAKE_ACCOUNT=a SNOWFLAKE_USER=u
+//! SNOWFLAKE_PASSWORD=p`):
 //!
 //!   cargo run --release --example bench_pipeline -- [webhooks (1000)]
 
@@ -33,18 +37,26 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let env = |k: &str| std::env::var(k).ok();
     let running = common::start(RawConfig {
         database_url: Some(database_url),
         gong_api_key: Some("sim-key:sim-secret".into()),
         gong_api_base_url: Some(sim.base_url()),
         gong_reconcile_interval: Some("0".into()),
+        warehouse: env("WAREHOUSE"),
+        snowflake_account: env("SNOWFLAKE_ACCOUNT"),
+        snowflake_user: env("SNOWFLAKE_USER"),
+        snowflake_password: env("SNOWFLAKE_PASSWORD"),
+        snowflake_database: env("SNOWFLAKE_DATABASE"),
+        snowflake_host: env("SNOWFLAKE_HOST"),
         ..Default::default()
     })
     .await;
     let store = running.store().clone();
     println!(
-        "{count} call webhooks at once; simulator 3.0/s burst 10; service defaults; store {}",
-        store.backend()
+        "{count} call webhooks at once; simulator 3.0/s burst 10; service defaults; store {}, warehouse {}",
+        store.backend(),
+        running.pipeline().warehouse().backend()
     );
     let (started, sent_in) = common::burst(&running, count, Some(sim.base_url())).await;
 
