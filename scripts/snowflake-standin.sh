@@ -13,6 +13,11 @@ key="$( (cat "$req"; python3 --version) | sha256sum | cut -c1-12)"
 venv="${GONG_RELAY_STANDIN_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/gong-relay/standin-$key}"
 
 ensure_venv() {
+  [ -f "$venv/.complete" ] && return 0
+  # Tests may start several stand-ins at once: one of them creates the environment.
+  mkdir -p "$(dirname "$venv")"
+  exec 9>"$venv.lock"
+  flock 9
   if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
     echo "== creating the Snowflake stand-in's virtual environment in $venv" >&2
     rm -rf "$venv"
@@ -20,6 +25,7 @@ ensure_venv() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
     touch "$venv/.complete"
   fi
+  exec 9>&-   # not inherited by the stand-in `run` execs into
 }
 
 case "${1:-}" in

@@ -47,3 +47,26 @@ fn check_config_warns_about_what_production_needs() {
     // The warning names the variable, never the key.
     assert!(!text.contains("0123456789abcdef"), "{text}");
 }
+
+/// `check-config` logs in to Snowflake (here its stand-in), creates what is missing and
+/// runs its one cheap statement, and says the operational store is elsewhere.
+#[test]
+fn check_config_reaches_snowflake() {
+    let Some(standin) = crate::standin::Standin::shared() else {
+        return;
+    };
+    let cfg = standin.config();
+    let secret = r#"["0123456789abcdef0123456789abcdef"]"#;
+    let (ok, text) = check_config(&[
+        ("GONG_WEBHOOK_SECRETS", secret),
+        ("GONG_WEBHOOK_PUBLIC_URL", "https://relay.example.com"),
+        ("SNOWFLAKE_ACCOUNT", &cfg.account),
+        ("SNOWFLAKE_USER", &cfg.user),
+        ("SNOWFLAKE_PASSWORD", "secret"),
+        ("SNOWFLAKE_DATABASE", &cfg.database),
+        ("SNOWFLAKE_HOST", &cfg.host),
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("store (sqlite): reachable"), "{text}");
+    assert!(text.contains("warehouse (snowflake): reachable"), "{text}");
+}

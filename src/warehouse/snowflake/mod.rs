@@ -561,6 +561,27 @@ mod tests {
     }
 
     #[test]
+    fn five_hundred_raw_webhooks_are_one_statement() {
+        let payload = serde_json::json!({"callData": {"pad": "x".repeat(6_500)}});
+        let rows: Vec<Value> = (0..500)
+            .map(|i| {
+                serde_json::json!({
+                    "event_id": format!("e{i:04}"), "kind": "call", "source_id": format!("c{i}"),
+                    "received_at": "2026-01-01T00:00:00Z", "request_id": "r",
+                    "auth_method": "rs256", "is_test": false, "body_sha256": "00",
+                    "payload": payload,
+                })
+            })
+            .collect();
+        let batch = Rows::of(&RAW, &rows).unwrap();
+        let checked = checked_rows(&batch).unwrap();
+        let chunks = json_chunks(&RAW, &checked);
+        assert_eq!(chunks.len(), 1, "one MERGE, one bind");
+        let parsed: Vec<Value> = serde_json::from_str(&chunks[0]).unwrap();
+        assert_eq!(parsed.len(), 500);
+    }
+
+    #[test]
     fn batches_split_by_bind_size_and_leave_nulls_out() {
         use crate::warehouse::{HISTORY, Rows};
         let row = |i: usize| {
