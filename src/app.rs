@@ -167,6 +167,9 @@ pub async fn build_pipeline(config: &Config, store: &Store) -> Result<Pipeline, 
 /// Starts the service on `config.bind_addr`.
 pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     config.check_serve()?;
+    // The metrics recorder before anything records: the breakers publish their first
+    // state when they are built, and a gauge set before the recorder exists is lost.
+    let metrics = telemetry::metrics_handle();
     let verifier = Verifier::new(&config.webhook)?;
     let store = open_store(&config).await?;
     let pipeline = build_pipeline(&config, &store).await?;
@@ -214,7 +217,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         verifier,
         inbox,
         store: store.clone(),
-        metrics: telemetry::metrics_handle(),
+        metrics,
         ready: ready.clone(),
         pipeline: pipeline.clone(),
         admin_token: config.admin_token.clone(),

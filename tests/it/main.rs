@@ -5,6 +5,7 @@ mod helpers;
 
 mod commands;
 mod demo;
+mod deploy;
 mod durability;
 mod gong_link;
 mod hostile_bodies;
