@@ -184,3 +184,50 @@ async fn the_dashboard_and_alerts_query_only_exported_metrics() {
     }
     stop(app, sim).await;
 }
+
+/// Every variable gong-relay reads, from its configuration's source (`env = "..."`).
+fn config_variables() -> BTreeSet<String> {
+    let raw = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/config/raw.rs"),
+    )
+    .unwrap();
+    raw.split("env = \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The ESC example names only variables that exist, under `environmentVariables` (plain
+/// values) and `files` (only `*_FILE` variables, which take a path).
+#[test]
+fn the_secret_manager_example_names_real_variables() {
+    let known = config_variables();
+    assert!(known.contains("DATABASE_URL") && known.contains("SNOWFLAKE_PRIVATE_KEY_FILE"));
+    let text = deploy_file("esc/gong-relay-production.yaml");
+    let mut section = "";
+    let mut named = 0;
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if indent == 2 && trimmed.ends_with(':') {
+            section = trimmed.trim_end_matches(':');
+            continue;
+        }
+        if indent != 4 || !matches!(section, "environmentVariables" | "files") {
+            continue;
+        }
+        let Some((name, _)) = trimmed.split_once(':') else {
+            continue;
+        };
+        assert!(known.contains(name), "{name} is not a gong-relay variable");
+        if section == "files" {
+            assert!(
+                name.ends_with("_FILE"),
+                "{name} under files must take a path"
+            );
+        }
+        named += 1;
+    }
+    assert!(named >= 10, "only {named} variables read from the example");
+}
