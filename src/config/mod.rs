@@ -333,7 +333,7 @@ impl Config {
         let retry_backoff = p.duration("RETRY_BACKOFF", raw.retry_backoff.as_deref(), "30s");
         let retry_backoff_max =
             p.duration("RETRY_BACKOFF_MAX", raw.retry_backoff_max.as_deref(), "30m");
-        let worker_lease = p.duration("WORKER_LEASE", raw.worker_lease.as_deref(), "5m");
+        let worker_lease = p.duration("WORKER_LEASE", raw.worker_lease.as_deref(), "30s");
         if worker_lease < Duration::from_secs(1) {
             p.add("WORKER_LEASE", "must be at least 1s");
         }

@@ -235,7 +235,7 @@ pub struct RawConfig {
     /// Longest retry delay [default: 30m]
     #[arg(long, env = "RETRY_BACKOFF_MAX", global = true)]
     pub retry_backoff_max: Option<String>,
-    /// How long a worker owns a claimed event before another may take it over [default: 5m]
+    /// How long a claim lasts without renewal (renewed every third while worked on) [default: 30s]
     #[arg(long, env = "WORKER_LEASE", global = true)]
     pub worker_lease: Option<String>,
     /// json or pretty [default: json]

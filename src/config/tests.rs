@@ -26,6 +26,9 @@ fn defaults_are_the_designs() {
     assert_eq!(c.request_timeout, Duration::from_secs(30));
     assert_eq!(c.workers, 4);
     assert_eq!(c.max_attempts, 8);
+    // Short, since a worker renews its leases while it works: a dead replica's events go to
+    // the others within this time.
+    assert_eq!(c.worker_lease, Duration::from_secs(30));
     assert_eq!(c.webhook.max_token_age, Duration::from_secs(3600));
     assert_eq!(c.redis_notification_ttl, Duration::from_secs(7 * 86400));
     assert_eq!(c.inbox_retention, Duration::from_secs(7 * 86400));
