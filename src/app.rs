@@ -24,7 +24,7 @@ use crate::inbox::Inbox;
 use crate::insights::{Rules, RulesError};
 use crate::notify::{self, NotifyError, Publisher};
 use crate::pipeline::{self, Pipeline, Settings};
-use crate::store::{Store, StoreError};
+use crate::store::{Missing, Store, StoreError};
 use crate::telemetry;
 use crate::verify::{Verifier, now_ms};
 use crate::warehouse::{self, SnowflakeWarehouse, Warehouse, WarehouseError};
@@ -50,10 +50,13 @@ pub enum AppError {
     Rules(#[from] RulesError),
     #[error("cannot build the Gong API client: {0}")]
     GongClient(String),
-    #[error("cannot listen on {addr}: {source}")]
+    /// The cause is in the message and not a `source`: printed with its chain, the line
+    /// would say it twice.
+    #[error("cannot listen on {addr} ({var}): {cause}")]
     Bind {
+        var: &'static str,
         addr: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("server error: {0}")]
     Server(std::io::Error),
@@ -133,6 +136,14 @@ pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
     Ok(store)
 }
 
+/// Opens a store that must exist already (for the commands that read or change one):
+/// a missing SQLite file is an error rather than a new, empty store.
+pub async fn open_existing_store(config: &Config) -> Result<Store, StoreError> {
+    let store = Store::open(&config.database_url, Missing::Refuse).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
 /// Opens the configured warehouse and creates or upgrades its tables.
 pub async fn open_warehouse(
     config: &Config,
@@ -171,6 +182,15 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     // state when they are built, and a gauge set before the recorder exists is lost.
     let metrics = telemetry::metrics_handle();
     let verifier = Verifier::new(&config.webhook)?;
+    // The ports first: a start that fails on a busy port leaves no store behind.
+    let listeners = 1 + usize::from(config.admin_bind_addr.is_some());
+    http::raise_open_files_limit(config.max_connections * listeners);
+    let listener = bind("BIND_ADDR", config.bind_addr).await?;
+    let addr = listener.local_addr().map_err(AppError::Server)?;
+    let admin_listener = match config.admin_bind_addr {
+        Some(a) => Some(bind("ADMIN_BIND_ADDR", a).await?),
+        None => None,
+    };
     let store = open_store(&config).await?;
     let pipeline = build_pipeline(&config, &store).await?;
     // Credentials Gong refuses are reported now, not when the first event waits on them.
@@ -193,14 +213,6 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     let commit_concurrency = if config.store_is_postgres() { 4 } else { 1 };
     let (inbox, committer) = Inbox::start(store.clone(), commit_concurrency);
 
-    let listeners = 1 + usize::from(config.admin_bind_addr.is_some());
-    http::raise_open_files_limit(config.max_connections * listeners);
-    let listener = bind(config.bind_addr).await?;
-    let addr = listener.local_addr().map_err(AppError::Server)?;
-    let admin_listener = match config.admin_bind_addr {
-        Some(a) => Some(bind(a).await?),
-        None => None,
-    };
     let admin_addr = match &admin_listener {
         Some(l) => Some(l.local_addr().map_err(AppError::Server)?),
         None => None,
@@ -359,10 +371,10 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     })
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
+async fn bind(var: &'static str, addr: SocketAddr) -> Result<TcpListener, AppError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| AppError::Bind { addr, source })
+        .map_err(|cause| AppError::Bind { var, addr, cause })
 }
 
 /// How long the store and the warehouse keep what they no longer need.

@@ -108,7 +108,17 @@ pub struct Config {
 
 impl Config {
     /// Validates every variable and returns all the problems at once.
-    pub fn from_raw(mut raw: RawConfig) -> Result<Config, ConfigError> {
+    pub fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+        Config::parse(raw, Purpose::Inspect)
+    }
+
+    /// [`Config::from_raw`] for `serve` and `check-config`: a missing verification method
+    /// (see [`Config::check_serve`]) is one more line of the same list.
+    pub fn from_raw_for_serve(raw: RawConfig) -> Result<Config, ConfigError> {
+        Config::parse(raw, Purpose::Serve)
+    }
+
+    fn parse(mut raw: RawConfig, purpose: Purpose) -> Result<Config, ConfigError> {
         let mut p = Problems::default();
 
         let gong_api_key = p.secret(
@@ -345,19 +355,13 @@ impl Config {
                 LogFormat::Json
             }
         };
-        let log_level = raw
-            .log_level
-            .as_deref()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .unwrap_or("info")
-            .to_owned();
-        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            p.add(
-                "LOG_LEVEL",
-                "must be a level (error, warn, info, debug, trace) or a tracing filter",
-            );
-        }
+        let log_level = match log_filter(raw.log_level.as_deref().unwrap_or("")) {
+            Ok(filter) => filter,
+            Err(e) => {
+                p.add("LOG_LEVEL", &e);
+                "info".to_owned()
+            }
+        };
         let competitors = raw
             .competitors
             .as_deref()
@@ -375,6 +379,10 @@ impl Config {
         // The keys themselves (PEM / base64 shape, secret length) are the verifier's to judge.
         if let Err(e) = crate::verify::Verifier::new(&webhook) {
             p.0.extend(e.0);
+        }
+
+        if purpose == Purpose::Serve {
+            p.0.extend(serve_problems(&webhook, bind_addr));
         }
 
         p.finish()?;
@@ -423,24 +431,12 @@ impl Config {
     /// Checks that `serve` may start: a receiver that accepts unsigned webhooks by accident
     /// is a hole, so without a verification method it fails closed.
     pub fn check_serve(&self) -> Result<(), ConfigError> {
-        // Checked first and on its own: with keys configured too, "allow unsigned" would
-        // still let requests without any credential in.
-        if self.webhook.allow_unsigned && !self.bind_addr.ip().is_loopback() {
-            return Err(ConfigError(vec![format!(
-                "GONG_WEBHOOK_ALLOW_UNSIGNED: refused because BIND_ADDR {} is not a loopback address; \
-                 unsigned webhooks are only for local trials on 127.0.0.1",
-                self.bind_addr
-            )]));
+        let problems = serve_problems(&self.webhook, self.bind_addr);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
         }
-        if !self.webhook.has_method() && !self.webhook.allow_unsigned {
-            return Err(ConfigError(vec![
-                "no webhook verification configured: set GONG_WEBHOOK_PUBLIC_KEYS (the Gong rule's public key), \
-                 GONG_WEBHOOK_SECRETS or GONG_WEBHOOK_URL_KEYS; for a local trial only, \
-                 GONG_WEBHOOK_ALLOW_UNSIGNED=true with a loopback BIND_ADDR"
-                    .into(),
-            ]));
-        }
-        Ok(())
     }
 
     /// What a production deployment should fix although `serve` may start: printed by
@@ -478,4 +474,70 @@ impl Config {
     pub fn store_is_postgres(&self) -> bool {
         storage::is_postgres_url(self.database_url.expose_secret())
     }
+}
+
+/// What the configuration is read for: `serve` (and `check-config`, which answers whether
+/// `serve` may start) also needs a way to verify webhooks; the other commands do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Serve,
+    Inspect,
+}
+
+/// Why `serve` may not start with this verification (empty when it may).
+fn serve_problems(webhook: &WebhookAuthConfig, bind_addr: SocketAddr) -> Vec<String> {
+    // Checked first and on its own: with keys configured too, "allow unsigned" would
+    // still let requests without any credential in.
+    if webhook.allow_unsigned && !bind_addr.ip().is_loopback() {
+        return vec![format!(
+            "GONG_WEBHOOK_ALLOW_UNSIGNED: refused because BIND_ADDR {bind_addr} is not a loopback \
+             address; unsigned webhooks are only for local trials on 127.0.0.1"
+        )];
+    }
+    if !webhook.has_method() && !webhook.allow_unsigned {
+        return vec![
+            "no webhook verification configured: set GONG_WEBHOOK_PUBLIC_KEYS (the Gong rule's public key), \
+             GONG_WEBHOOK_SECRETS or GONG_WEBHOOK_URL_KEYS; for a local trial only, \
+             GONG_WEBHOOK_ALLOW_UNSIGNED=true with a loopback BIND_ADDR"
+                .into(),
+        ];
+    }
+    Vec::new()
+}
+
+/// The levels `LOG_LEVEL` takes, alone or after `target=`.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Validates `LOG_LEVEL` and returns the tracing filter to use: a level (`warning` is read
+/// as `warn`) or tracing's directives (`info,gong_relay=debug`). A bare word that is not a
+/// level is refused: tracing would read it as a target name and silence every other log,
+/// which is never what `LOG_LEVEL=loud` meant.
+pub(crate) fn log_filter(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok("info".to_owned());
+    }
+    let level = |word: &str| -> Result<&'static str, String> {
+        let word = word.trim().to_ascii_lowercase();
+        let word = if word == "warning" { "warn" } else { &word };
+        LOG_LEVELS.into_iter().find(|l| *l == word).ok_or_else(|| {
+            format!(
+                "{word:?} is not a level: use error, warn, info, debug, trace or off, or a \
+                 tracing filter such as info,gong_relay=debug"
+            )
+        })
+    };
+    let mut directives = Vec::new();
+    for directive in value.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.rsplit_once('=') {
+            // `target=level` (or `target[span]=level`): tracing judges the target part.
+            Some((target, lvl)) => directives.push(format!("{}={}", target.trim(), level(lvl)?)),
+            None => directives.push(level(directive)?.to_owned()),
+        }
+    }
+    let filter = directives.join(",");
+    tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| {
+        format!("not a tracing filter ({e}); use a level such as info, or info,gong_relay=debug")
+    })?;
+    Ok(filter)
 }

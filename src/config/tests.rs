@@ -370,3 +370,43 @@ fn snowflake_takes_exactly_one_way_to_log_in() {
     // No secret in any of these messages.
     assert!(!err.to_string().contains("pass\"") && !err.to_string().contains("pw"));
 }
+
+/// For `serve`, a missing verification method is one line among the others, not an error
+/// of its own after them.
+#[test]
+fn serve_lists_missing_verification_with_the_other_problems() {
+    let raw = RawConfig {
+        log_format: Some("xml".into()),
+        ..Default::default()
+    };
+    let err = Config::from_raw_for_serve(raw).unwrap_err();
+    assert_eq!(err.0.len(), 2, "{err}");
+    assert_eq!(err.0[0], "LOG_FORMAT: must be json or pretty");
+    assert!(err.0[1].starts_with("no webhook verification configured"));
+    // The other commands do not receive webhooks: they need no method.
+    assert!(Config::from_raw(RawConfig::default()).is_ok());
+}
+
+#[test]
+fn log_level_takes_levels_and_tracing_filters() {
+    assert_eq!(log_filter("").unwrap(), "info");
+    assert_eq!(log_filter("warning").unwrap(), "warn");
+    assert_eq!(log_filter("WARN").unwrap(), "warn");
+    assert_eq!(
+        log_filter("info,gong_relay=debug").unwrap(),
+        "info,gong_relay=debug"
+    );
+    assert_eq!(log_filter("gong_relay=warning").unwrap(), "gong_relay=warn");
+    // tracing would read a bare word as a target and silence everything else.
+    let err = log_filter("loud").unwrap_err();
+    assert!(err.starts_with("\"loud\" is not a level"), "{err}");
+    assert!(log_filter("info,gong_relay=loud").is_err());
+
+    let err = Config::from_raw(RawConfig {
+        log_level: Some("loud".into()),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    assert!(err.0[0].starts_with("LOG_LEVEL: \"loud\" is not a level"));
+}

@@ -6,14 +6,10 @@
 //! different placeholder style, which `QueryBuilder` takes care of.
 
 use std::collections::{HashMap, HashSet};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 use sqlx::{FromRow, QueryBuilder};
 
 use crate::verify::{EventKind, VerifiedEvent};
@@ -31,12 +27,14 @@ macro_rules! with_pool {
 }
 
 mod admin;
+mod connect;
 mod outbox;
 mod queue;
 mod rate;
 mod retention;
 mod writer;
 pub use admin::{EventFilter, EventSummary, InternalEvent, QueueStats};
+pub use connect::Missing;
 pub use outbox::{OutboxEntry, OutboxMessage};
 pub use queue::{Claimed, Final, Retry};
 pub use rate::{Permit, SharedRate};
@@ -49,6 +47,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("DATABASE_URL: {0}")]
     BadUrl(String),
+    /// The store could not be opened: one line naming where (never the credentials) and
+    /// the cause, with no `source` so that printing the chain does not repeat it.
+    #[error("cannot open the store (DATABASE_URL: {place}): {cause}")]
+    Unreachable { place: String, cause: String },
+    /// A command that reads or changes an existing store found none (SQLite only: it
+    /// would otherwise create an empty one and report an empty queue).
+    #[error("no store at {path}; set DATABASE_URL or run from the service's folder")]
+    NoStore { path: String },
 }
 
 /// What became of one event of a committed batch.
@@ -419,40 +425,6 @@ impl Plan {
 }
 
 impl Store {
-    /// Opens the store named by `DATABASE_URL` (SQLite file created if missing).
-    pub async fn connect(url: &SecretString) -> Result<Store, StoreError> {
-        let url = url.expose_secret();
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)
-                .map_err(|_| StoreError::BadUrl("not a valid postgres:// URL".into()))?;
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await?;
-            Ok(Store::Postgres(pool))
-        } else {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(|_| StoreError::BadUrl("not a valid sqlite: URL".into()))?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // FULL: a commit survives power loss, not only a process crash. Group commit
-                // (see inbox) makes the sync cost per batch, not per request.
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(5))
-                // Statement journals (multi-row INSERT ... ON CONFLICT) in memory, not in
-                // temporary files: they only matter for the statement's own rollback.
-                .pragma("temp_store", "memory")
-                .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await?;
-            Ok(Store::Sqlite(pool))
-        }
-    }
-
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",

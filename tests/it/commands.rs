@@ -70,3 +70,82 @@ fn check_config_reaches_snowflake() {
     assert!(text.contains("store (sqlite): reachable"), "{text}");
     assert!(text.contains("warehouse (snowflake): reachable"), "{text}");
 }
+
+/// `gong-relay args` in `dir` with a clean environment plus `env`.
+fn command(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gong-relay"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// `simulate-gong send` says why nothing was delivered: no answer (by kind, with counts)...
+#[test]
+fn simulate_send_reports_connection_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(
+        dir.path(),
+        &[
+            "simulate-gong",
+            "send",
+            "--to",
+            "http://127.0.0.1:1/webhook/gong/calls",
+            "--count",
+            "2",
+        ],
+        &[],
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let sent = stdout.lines().find(|l| l.starts_with("sent ")).unwrap();
+    assert!(
+        sent.ends_with(": 0 accepted, 2 failed; statuses {}; errors {connection refused: 2}"),
+        "{sent}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: 2 of 2 webhooks were not accepted\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// ...or the first refusal's body, which names the reason (a signature no configured key verifies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_send_shows_the_first_refusal() {
+    let db = crate::helpers::TestDb::new(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let app = crate::helpers::TestApp::spawn(&db).await;
+    let to = app.url("/webhook/gong/calls");
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::from(command(
+        dir.path(),
+        &["simulate-gong", "send", "--to", &to, "--count", "2"],
+        &[],
+    ))
+    .output()
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let sent = stdout.lines().find(|l| l.starts_with("sent ")).unwrap();
+    assert!(
+        sent.ends_with(": 0 accepted, 2 failed; statuses {401: 2}; errors {}"),
+        "{sent}"
+    );
+    let refusal = stdout
+        .lines()
+        .find(|l| l.starts_with("first refusal"))
+        .unwrap();
+    assert!(
+        refusal.starts_with(r#"first refusal: 401 {"error":"bad_signature""#),
+        "{refusal}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    app.stop().await;
+}

@@ -20,6 +20,7 @@ mod requests;
 mod retention;
 mod snowflake;
 mod standin;
+mod start_errors;
 mod store_statements;
 mod surfaces;
 mod verification;

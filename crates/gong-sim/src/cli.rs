@@ -205,15 +205,26 @@ async fn send(a: SendArgs) -> Result<(), CliError> {
         .iter()
         .map(|(s, n)| format!("{s}: {n}"))
         .collect();
+    let errors: Vec<String> = report
+        .errors
+        .iter()
+        .map(|(why, n)| format!("{why}: {n}"))
+        .collect();
     println!(
-        "sent {} to {} in {secs:.2} s ({:.1}/s): {} accepted, {} failed; statuses {{{}}}",
+        "sent {} to {} in {secs:.2} s ({:.1}/s): {} accepted, {} failed; statuses {{{}}}; \
+         errors {{{}}}",
         report.sent,
         opts.to,
         report.sent as f64 / secs.max(1e-9),
         report.accepted,
         report.failed,
-        statuses.join(", ")
+        statuses.join(", "),
+        errors.join(", ")
     );
+    // The first refusal says why the others were refused too, most of the time.
+    if let Some((status, body)) = &report.first_refusal {
+        println!("first refusal: {status} {}", body.trim());
+    }
     if report.failed > 0 {
         return Err(CliError::NotAccepted {
             failed: report.failed,

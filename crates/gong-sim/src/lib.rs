@@ -28,7 +28,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use webhooks::{RuleKey, SendOptions, SendReport, send_webhooks};
+pub use webhooks::{RuleKey, SendFailure, SendOptions, SendReport, send_webhooks};
 
 /// Everything the simulator can be told; `Default` is Gong's documented behaviour.
 #[derive(Clone, Debug)]

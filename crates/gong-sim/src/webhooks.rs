@@ -156,6 +156,74 @@ pub struct SendReport {
     /// Answered otherwise, or not at all.
     pub failed: usize,
     pub statuses: BTreeMap<u16, usize>,
+    /// Deliveries that got no answer, by why.
+    pub errors: BTreeMap<SendFailure, usize>,
+    /// The first answer other than 2xx: its status and (the start of) its body, which says
+    /// why (e.g. the relay's `unknown_key`).
+    pub first_refusal: Option<(u16, String)>,
+}
+
+/// Why a delivery got no answer at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SendFailure {
+    /// Nothing listens at the address.
+    ConnectionRefused,
+    /// No connection for another reason (DNS, unreachable network, TLS).
+    Connect,
+    /// No answer within the client's timeout.
+    Timeout,
+    /// The connection broke before a complete answer.
+    Broken,
+}
+
+impl SendFailure {
+    fn of(e: &reqwest::Error) -> SendFailure {
+        if e.is_timeout() {
+            return SendFailure::Timeout;
+        }
+        // reqwest wraps hyper's error, which wraps the OS's: its kind is the precise cause.
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(c) = cause {
+            if let Some(io) = c.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::ConnectionRefused
+            {
+                return SendFailure::ConnectionRefused;
+            }
+            cause = c.source();
+        }
+        if e.is_connect() {
+            SendFailure::Connect
+        } else {
+            SendFailure::Broken
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendFailure::ConnectionRefused => "connection refused",
+            SendFailure::Connect => "cannot connect",
+            SendFailure::Timeout => "timeout",
+            SendFailure::Broken => "connection broken",
+        }
+    }
+}
+
+impl std::fmt::Display for SendFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How much of a refusal's body the report keeps: enough for the relay's JSON error.
+const REFUSAL_BODY_CHARS: usize = 300;
+
+/// What became of one delivery.
+enum Delivery {
+    Answered {
+        status: u16,
+        refusal: Option<String>,
+    },
+    Failed(SendFailure),
 }
 
 /// How many deliveries may be in flight at once when sending as fast as possible.
@@ -197,22 +265,42 @@ pub async fn send_webhooks(key: &RuleKey, opts: &SendOptions) -> Result<SendRepo
             .body(body);
         tasks.spawn(async move {
             let _permit = permit;
-            req.send().await.ok().map(|r| r.status().as_u16())
+            match req.send().await {
+                Ok(r) if r.status().is_success() => Delivery::Answered {
+                    status: r.status().as_u16(),
+                    refusal: None,
+                },
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let body = r.text().await.unwrap_or_default();
+                    Delivery::Answered {
+                        status,
+                        refusal: Some(body.chars().take(REFUSAL_BODY_CHARS).collect()),
+                    }
+                }
+                Err(e) => Delivery::Failed(SendFailure::of(&e)),
+            }
         });
     }
     let mut report = SendReport::default();
     while let Some(done) = tasks.join_next().await {
         report.sent += 1;
-        match done.ok().flatten() {
-            Some(status) => {
+        // A task that panicked did not deliver: counted as a broken delivery.
+        match done.unwrap_or(Delivery::Failed(SendFailure::Broken)) {
+            Delivery::Answered { status, refusal } => {
                 *report.statuses.entry(status).or_default() += 1;
-                if (200..300).contains(&status) {
-                    report.accepted += 1;
-                } else {
-                    report.failed += 1;
+                match refusal {
+                    None => report.accepted += 1,
+                    Some(body) => {
+                        report.failed += 1;
+                        report.first_refusal.get_or_insert((status, body));
+                    }
                 }
             }
-            None => report.failed += 1,
+            Delivery::Failed(why) => {
+                report.failed += 1;
+                *report.errors.entry(why).or_default() += 1;
+            }
         }
     }
     Ok(report)

@@ -113,7 +113,13 @@ fn main() -> ExitCode {
     if let Command::Demo(args) = cli.command {
         return demo::main(cli.config, args);
     }
-    let config = match Config::from_raw(cli.config) {
+    // serve (and check-config, which answers whether serve may start) also needs a way to
+    // verify webhooks: its absence is one more line of the same list.
+    let parsed = match cli.command {
+        Command::Serve | Command::CheckConfig => Config::from_raw_for_serve(cli.config),
+        _ => Config::from_raw(cli.config),
+    };
+    let config = match parsed {
         Ok(c) => c,
         Err(e) => {
             eprintln!("configuration error:");
@@ -140,10 +146,28 @@ fn block_on<E: Into<anyhow::Error>>(work: impl Future<Output = Result<(), E>>) -
     match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {:#}", e.into());
+            eprintln!("error: {}", one_line(&e.into()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: an error whose message already
+/// quotes its source (thiserror's `"...: {0}"` with `#[from]`) would otherwise print it
+/// again, and sqlx's chains three times.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
