@@ -517,6 +517,45 @@ async fn legacy_key_ids_are_scrubbed(db: TestDb) {
     app.stop().await;
 }
 
+/// `gong-relay check-config` in a directory holding `.env` with `line`, nothing else set.
+fn check_config_with_dotenv(line: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), format!("{line}\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gong-relay"))
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// An unquoted JSON list in `.env` reaches us without its double quotes: refused with the
+/// fix (single quotes), never echoing the secret; in single quotes it is accepted.
+#[test]
+fn an_unquoted_json_list_in_dotenv_says_to_use_single_quotes() {
+    let list = format!("[\"{SECRET_NEW}\"]");
+    let (ok, text) = check_config_with_dotenv(&format!("GONG_WEBHOOK_SECRETS={list}"));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "GONG_WEBHOOK_SECRETS: must be a JSON array of strings, e.g. [\"a\", \"b\"]; this one \
+             has no double quotes, as .env leaves an unquoted list: in .env write it in single \
+             quotes, GONG_WEBHOOK_SECRETS='[\"...\"]'"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains(SECRET_NEW),
+        "the secret is not echoed: {text}"
+    );
+    let (ok, text) = check_config_with_dotenv(&format!("GONG_WEBHOOK_SECRETS='{list}'"));
+    assert!(ok, "{text}");
+}
+
 crate::on_both_backends!(
     legacy_key_ids_are_scrubbed,
     key_ids_reveal_nothing_of_the_secrets,
