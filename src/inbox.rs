@@ -13,7 +13,6 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::store::{InsertOutcome, Store};
-use crate::telemetry;
 use crate::verify::VerifiedEvent;
 
 /// Most events in one transaction (bounded so bind parameters stay far below both
@@ -132,7 +131,8 @@ async fn commit(store: &Store, batch: Vec<Submission>) {
                 .iter()
                 .filter(|o| matches!(o, InsertOutcome::Accepted { .. }))
                 .count();
-            metrics::gauge!(telemetry::INBOX_DEPTH).increment(accepted as f64);
+            // No `inbox_depth` increment here: the gauge is set with /health's queue counts
+            // by one refresh, so /metrics never runs ahead of /health.
             tracing::debug!(
                 batch = events.len(),
                 accepted,

@@ -103,6 +103,21 @@ impl Problems {
                 self.add(var, "contains an empty string");
                 Vec::new()
             }
+            // `[a, b]` without a double quote is what `.env` leaves of an unquoted JSON list
+            // (dotenvy reads `"` as shell-like quoting and drops it). Not accepted as a
+            // list: the items cannot be told apart safely (a secret may hold `,` or `]`),
+            // and an unquoted value also loses `$` and `\`: single quotes keep it as is.
+            Err(_) if value.starts_with('[') && !value.contains('"') => {
+                self.add(
+                    var,
+                    &format!(
+                        "must be a JSON array of strings, e.g. [\"a\", \"b\"]; this one has no \
+                         double quotes, as .env leaves an unquoted list: in .env write it in \
+                         single quotes, {var}='[\"...\"]'"
+                    ),
+                );
+                Vec::new()
+            }
             Err(_) => {
                 self.add(var, "must be a JSON array of strings, e.g. [\"a\", \"b\"]");
                 Vec::new()

@@ -44,10 +44,13 @@ pub struct Claimed {
 
 /// Every transition of a claimed event: applies only while the lease is ours (fencing).
 /// COALESCE keeps run_at and last_error when a transition does not set them; `$4`
-/// gives back attempts (a postponement is not an attempt). Binds: status, run_at_ms,
-/// error, refund, now_ms, event_id, lease_id.
+/// gives back attempts (a postponement is not an attempt). An event that ends `done` has
+/// no error: the current state says how it ended, the failures before it stay in
+/// `webhook_processing_history`. Binds: status, run_at_ms, error, refund, now_ms,
+/// event_id, lease_id.
 pub(super) const TRANSITION: &str = "UPDATE inbox_events SET status = $1, \
-     run_at_ms = COALESCE($2, run_at_ms), last_error = COALESCE($3, last_error), \
+     run_at_ms = COALESCE($2, run_at_ms), \
+     last_error = CASE WHEN $1 = 'done' THEN NULL ELSE COALESCE($3, last_error) END, \
      attempts = attempts - $4, lease_id = NULL, lease_until_ms = NULL, updated_at_ms = $5 \
      WHERE event_id = $6 AND lease_id = $7 AND status = 'processing'";
 

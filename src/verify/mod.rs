@@ -131,9 +131,15 @@ impl AuthMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     MissingToken,
+    /// Not a JWT at all (not three base64url parts, or parts that do not decode), or
+    /// signed claims that are not the claims object: nothing to check a signature of.
+    MalformedToken,
     BadSignature,
     Expired,
     NotYetValid,
+    /// `exp` further ahead than `GONG_WEBHOOK_MAX_TOKEN_AGE` allows: a token that would
+    /// stay replayable too long, though it is valid now.
+    ExpTooFar,
     BodyHashMismatch,
     UrlMismatch,
     Replayed,
@@ -145,6 +151,8 @@ impl Reason {
     pub fn code(self) -> &'static str {
         match self {
             Reason::MissingToken => "missing_token",
+            Reason::MalformedToken => "malformed_token",
+            Reason::ExpTooFar => "exp_too_far",
             Reason::BadSignature => "bad_signature",
             Reason::Expired => "expired",
             Reason::NotYetValid => "not_yet_valid",

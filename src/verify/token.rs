@@ -93,9 +93,9 @@ impl Verifier {
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => continue,
                 Err(e) if matches!(e.kind(), ErrorKind::Json(_)) => {
-                    return Err(reject(Reason::BadSignature, "token claims are not valid"));
+                    return Err(reject(Reason::MalformedToken, "token claims are not valid"));
                 }
-                Err(_) => return Err(reject(Reason::BadSignature, "token is malformed")),
+                Err(_) => return Err(reject(Reason::MalformedToken, "token is malformed")),
             }
         }
         let Some((key_id, claims)) = verified else {
@@ -124,7 +124,7 @@ impl Verifier {
         }
         if exp > now.saturating_add(max_age).saturating_add(SKEW_SECS) {
             return Err(reject(
-                Reason::NotYetValid,
+                Reason::ExpTooFar,
                 "token expires further ahead than GONG_WEBHOOK_MAX_TOKEN_AGE allows",
             ));
         }
@@ -177,7 +177,7 @@ impl Verifier {
 }
 
 fn decode_jose_header(token: &str) -> Result<JoseHeader, Rejection> {
-    let malformed = || reject(Reason::BadSignature, "token is not a compact JWS");
+    let malformed = || reject(Reason::MalformedToken, "token is not a compact JWS");
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())

@@ -329,7 +329,7 @@ async fn health_and_metrics_report(db: TestDb) {
         &[
             "webhook_requests_total{endpoint=\"calls\",status=\"200\"}",
             "webhook_requests_total{endpoint=\"calls\",status=\"401\"}",
-            "webhook_verification_failures_total{reason=\"bad_signature\"}",
+            "webhook_verification_failures_total{reason=\"malformed_token\"}",
             "webhook_processing_duration_seconds_bucket{stage=\"receipt\"",
             "inbox_depth",
         ],

@@ -134,12 +134,23 @@ async fn bad_signature(db: TestDb) {
         let at = token.rfind('.').unwrap() + 40;
         let flipped = if &token[at..=at] == "A" { "B" } else { "A" };
         let tampered = format!("{}{flipped}{}", &token[..at], &token[at + 1..]);
-        // Not a JWT at all.
-        let garbage = "garbage".to_owned();
         // An HS256 token signed with a secret that is not configured.
         let wrong = sign_hs256(b"some-other-secret-entirely", &hs_claims(CALLS, body));
-        let tokens = [foreign, tampered, garbage, wrong];
+        let tokens = [foreign, tampered, wrong];
         tokens.map(|t| (t, "bad_signature")).to_vec()
+    })
+    .await;
+}
+
+/// Not a JWT at all: nothing was signed, so the reason is not the signature's.
+async fn malformed_token(db: TestDb) {
+    refuses(&db, |body| {
+        let token = gong_token(body);
+        let two_parts = token[..token.rfind('.').unwrap()].to_owned();
+        let bad_header = format!("!!!{token}");
+        ["garbage".to_owned(), two_parts, bad_header]
+            .map(|t| (t, "malformed_token"))
+            .to_vec()
     })
     .await;
 }
@@ -212,11 +223,11 @@ async fn expired(db: TestDb) {
     app.stop().await;
 }
 
-async fn far_future_and_future_iat_are_not_yet_valid(db: TestDb) {
+async fn far_future_exp_is_too_far_and_future_iat_not_yet_valid(db: TestDb) {
     refuses(&db, |body| {
         let far_future = rs256_with(body, "exp", json!(now() + 3 * 3600));
         let future_iat = hs256_with(body, "iat", json!(now() + 600));
-        vec![(far_future, "not_yet_valid"), (future_iat, "not_yet_valid")]
+        vec![(far_future, "exp_too_far"), (future_iat, "not_yet_valid")]
     })
     .await;
 }
@@ -272,7 +283,7 @@ async fn hs256_iat_is_required_and_bounded(db: TestDb) {
             (hs256_with(body, "iat", Value::Null), "bad_signature"),
             (hs256_with(body, "iat", json!(now() - 2 * 3600)), "expired"),
             // Absurd times are refused with a reason, not an overflow.
-            (hs256_with(body, "exp", json!(1e300)), "not_yet_valid"),
+            (hs256_with(body, "exp", json!(1e300)), "exp_too_far"),
         ]
     })
     .await;
@@ -506,6 +517,45 @@ async fn legacy_key_ids_are_scrubbed(db: TestDb) {
     app.stop().await;
 }
 
+/// `gong-relay check-config` in a directory holding `.env` with `line`, nothing else set.
+fn check_config_with_dotenv(line: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), format!("{line}\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gong-relay"))
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// An unquoted JSON list in `.env` reaches us without its double quotes: refused with the
+/// fix (single quotes), never echoing the secret; in single quotes it is accepted.
+#[test]
+fn an_unquoted_json_list_in_dotenv_says_to_use_single_quotes() {
+    let list = format!("[\"{SECRET_NEW}\"]");
+    let (ok, text) = check_config_with_dotenv(&format!("GONG_WEBHOOK_SECRETS={list}"));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "GONG_WEBHOOK_SECRETS: must be a JSON array of strings, e.g. [\"a\", \"b\"]; this one \
+             has no double quotes, as .env leaves an unquoted list: in .env write it in single \
+             quotes, GONG_WEBHOOK_SECRETS='[\"...\"]'"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains(SECRET_NEW),
+        "the secret is not echoed: {text}"
+    );
+    let (ok, text) = check_config_with_dotenv(&format!("GONG_WEBHOOK_SECRETS='{list}'"));
+    assert!(ok, "{text}");
+}
+
 crate::on_both_backends!(
     legacy_key_ids_are_scrubbed,
     key_ids_reveal_nothing_of_the_secrets,
@@ -514,6 +564,7 @@ crate::on_both_backends!(
     url_key_verifies_and_a_wrong_one_is_unknown,
     missing_token,
     bad_signature,
+    malformed_token,
     unknown_key,
     alg_none_is_not_allowed,
     rs256_token_against_hs256_secrets_only,
@@ -521,7 +572,7 @@ crate::on_both_backends!(
     key_confusion_with_both_kinds_configured,
     other_algorithms_are_not_allowed,
     expired,
-    far_future_and_future_iat_are_not_yet_valid,
+    far_future_exp_is_too_far_and_future_iat_not_yet_valid,
     body_changed_by_one_byte,
     wrong_webhook_url,
     a_resent_token_is_a_duplicate_also_after_restart,

@@ -41,6 +41,21 @@ async fn gong_failures_dead_letter_then_dlq_retry_succeeds(db: TestDb) {
         row(&app, &CALLS, &id).await.unwrap()["enhanced"],
         json!(true)
     );
+    // The current state is the retry's: one attempt, no stale error. The failures before
+    // it stay in the history.
+    let done = summary(&app, &event_id).await;
+    assert_eq!(
+        (done.attempts, done.last_error.as_deref()),
+        (1, None),
+        "{done:?}"
+    );
+    let history = finished_history(&app, &event_id).await;
+    let failed_before = |s| has_stage(&history, "enhance", s);
+    assert!(
+        failed_before("retry") || failed_before("failed"),
+        "{history:?}"
+    );
+    assert!(has_stage(&history, "outbox", "ok"), "{history:?}");
     stop(app, sim).await;
 }
 

@@ -7,6 +7,7 @@ mod bad_rows;
 mod credentials;
 mod enhance;
 mod failures;
+mod gauges;
 mod operate;
 mod outages;
 pub(crate) mod priorities;

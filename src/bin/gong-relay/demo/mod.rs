@@ -3,19 +3,26 @@
 //! built-in Gong simulator as the Gong API; signed sample webhooks go in over HTTP like
 //! Gong's, and what came out is printed: the answers, the warehouse rows with their
 //! insights, and the notifications.
+//!
+//! One demo at a time per folder: a run holds a lock on `gong-relay-demo.db.lock` while it
+//! uses the demo store, so a second run refuses instead of deleting a store still in use.
 
+mod report;
+mod sample;
+
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use std::process::ExitCode;
 
 use clap::Args;
 use gong_relay::app::{self, AppError, RunningApp};
 use gong_relay::config::{Config, ConfigError, RawConfig};
-use gong_relay::notify::MessageType;
-use gong_relay::store::{OutboxEntry, StoreError};
+use gong_relay::notify::Names;
+use gong_relay::store::StoreError;
 use gong_relay::telemetry;
 use gong_relay::verify::now_ms;
 use gong_relay::warehouse::{CALLS, HISTORY, RAW, WarehouseError};
@@ -23,12 +30,22 @@ use gong_sim::{self as simulator, RuleKey, SimConfig, SimError, SimHandle};
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// How many sample call webhooks to send.
-    #[arg(long, default_value_t = 5)]
+    /// How many sample call webhooks to send (at least 1): the first four show the four
+    /// priorities, more come from the simulator's corpus. One email and one meeting are
+    /// sent too.
+    #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     pub calls: usize,
     /// Exit after printing instead of serving on.
     #[arg(long)]
     pub exit: bool,
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1: the demo sends that many sample call webhooks".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("must be a whole number of calls, such as 4".into()),
+    }
 }
 
 pub fn main(mut raw: RawConfig, args: DemoArgs) -> ExitCode {
@@ -76,6 +93,11 @@ pub enum DemoError {
     Send(#[from] reqwest::Error),
     #[error("cannot recreate {DEMO_DATABASE}: {0}")]
     Reset(std::io::Error),
+    #[error(
+        "another demo is running in this folder (it holds {DEMO_DATABASE}): stop it (Ctrl-C), \
+         or run this one from another folder"
+    )]
+    Busy,
     #[error("the events were not processed within {0:?}; see the log")]
     Timeout(Duration),
 }
@@ -92,6 +114,8 @@ pub struct Demo {
     pub sim: SimHandle,
     /// What happened, as printed.
     pub report: String,
+    /// Held until the demo ends (closing the file releases the lock, also on a crash).
+    _lock: std::fs::File,
 }
 
 impl Demo {
@@ -99,6 +123,23 @@ impl Demo {
         self.app.shutdown().await?;
         self.sim.shutdown().await;
         Ok(())
+    }
+}
+
+/// Takes the folder's demo lock, or says another demo holds it. An OS lock on an open
+/// file, not the file's existence: a demo that crashed leaves no stale lock behind.
+fn lock(dir: &std::path::Path) -> Result<std::fs::File, DemoError> {
+    let path = dir.join(format!("{DEMO_DATABASE}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(DemoError::Reset)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DemoError::Busy),
+        Err(std::fs::TryLockError::Error(e)) => Err(DemoError::Reset(e)),
     }
 }
 
@@ -112,9 +153,10 @@ pub async fn run(
     calls: usize,
     keep_serving: bool,
 ) -> Result<Demo, DemoError> {
+    let lock = lock(dir)?;
     let sim = simulator::start(SimConfig {
         bind: ([127, 0, 0, 1], 0).into(),
-        calls: calls.max(1) + 20,
+        calls: calls + 20,
         ..SimConfig::default()
     })
     .await
@@ -175,6 +217,7 @@ pub async fn run(
         _ => format!("store and warehouse: {store_url}"),
     };
     let redis = config.redis_url.is_some();
+    let prefix = config.redis_prefix.clone();
     let app = app::start(config).await?;
     let base = format!("http://{}", app.addr());
 
@@ -191,29 +234,63 @@ pub async fn run(
         "  webhook key  a generated RS256 automation-rule key, as Gong signs\n"
     );
 
-    let sample: Vec<Value> = sim.calls().into_iter().take(calls.max(1)).collect();
+    let sample = sample::calls(&sim, calls);
     let call_ids: Vec<String> = sample
         .iter()
         .filter_map(|c| c["metaData"]["id"].as_str().map(str::to_owned))
         .collect();
     let http = reqwest::Client::new();
     let url = format!("{base}/webhook/gong/calls");
-    let _ = writeln!(out, "1. Gong posts {} call webhook(s)", sample.len());
+    let _ = writeln!(
+        out,
+        "1. Gong posts {} call webhook(s), 1 email and 1 meeting",
+        sample.len()
+    );
     let mut first: Option<(Vec<u8>, String)> = None;
-    for call in &sample {
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for (i, call) in sample.iter().enumerate() {
         let body =
             serde_json::to_vec(&json!({"callData": call, "isTest": false})).unwrap_or_default();
         let token = key.sign(&url, &body, Duration::from_secs(300));
         let (status, answer) = post(&http, &url, &body, &token).await?;
+        *statuses.entry(status).or_default() += 1;
+        if i < report::DETAILS {
+            let title = call["metaData"]["title"].as_str().unwrap_or("(untitled)");
+            let _ = writeln!(out, "   {:<44} -> {status} {answer}", clip(title, 44));
+        }
+        first.get_or_insert((body, token));
+    }
+    if sample.len() > report::DETAILS {
+        let answers: Vec<String> = statuses.iter().map(|(s, n)| format!("{n} x {s}")).collect();
         let _ = writeln!(
             out,
-            "   {:<44} -> {status} {answer}",
-            clip(
-                call["metaData"]["title"].as_str().unwrap_or("(untitled)"),
-                44
-            )
+            "   ... {} call webhook(s) in all, answered {}",
+            sample.len(),
+            answers.join(", ")
         );
-        first.get_or_insert((body, token));
+    }
+    // An email and a meeting in the project's own format (their routes' README section),
+    // about the people of the first call.
+    let user = sample.first().map(sample::user_email).unwrap_or_default();
+    let first_call = call_ids.first().cloned().unwrap_or_default();
+    let others = [
+        (
+            "emails",
+            "an email: Pricing for 50 more seats",
+            sample::email(&user),
+        ),
+        (
+            "meetings",
+            "a meeting: Northwind renewal review",
+            sample::meeting(&user, &first_call),
+        ),
+    ];
+    for (route, label, webhook) in others {
+        let url = format!("{base}/webhook/gong/{route}");
+        let body = serde_json::to_vec(&webhook).unwrap_or_default();
+        let token = key.sign(&url, &body, Duration::from_secs(300));
+        let (status, answer) = post(&http, &url, &body, &token).await?;
+        let _ = writeln!(out, "   {label:<44} -> {status} {answer}");
     }
     if let Some((body, token)) = first {
         // What Gong does when a rule fires again for the same call: a new token (RS256
@@ -251,23 +328,24 @@ pub async fn run(
     // extensive data and transcripts, under Gong's rate limit.
     let started = Instant::now();
     let limit = Duration::from_secs(90);
-    loop {
+    let queue = loop {
         let q = app.store().queue_stats(now_ms()).await?;
         if q.pending + q.processing + q.retrying == 0 && q.done + q.dead > 0 {
-            break;
+            break q;
         }
         if started.elapsed() > limit {
             return Err(DemoError::Timeout(limit));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
     let wh = app.pipeline().warehouse().clone();
-    let gong_requests = sim.requests().len();
+    let gong_paths: Vec<String> = sim.requests().into_iter().map(|r| r.path).collect();
     let _ = writeln!(
         out,
-        "\n2. Processed in {:.1} s with {gong_requests} Gong API request(s) \
+        "\n2. Processed in {:.1} s with {} Gong API request(s) \
          (call ids batched into calls/extensive and calls/transcript)",
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        gong_paths.len()
     );
     let _ = writeln!(
         out,
@@ -276,40 +354,6 @@ pub async fn run(
         wh.count(&CALLS).await?,
         wh.count(&HISTORY).await?
     );
-
-    let _ = writeln!(out, "\n3. gong_calls_enhanced");
-    for id in &call_ids {
-        let Some(row) = wh.fetch(&CALLS, id).await? else {
-            let _ = writeln!(out, "   {id}: no row (see `gong-relay dlq list`)");
-            continue;
-        };
-        let insights: Vec<&str> = row["insights"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|i| i["kind"].as_str()).collect())
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "   {:<40} priority {:<6} sentiment {:>5} quality {:.2} enhanced {}",
-            clip(row["title"].as_str().unwrap_or(id), 40),
-            row["priority"].as_str().unwrap_or("-"),
-            row["sentiment_score"]
-                .as_f64()
-                .map(|s| format!("{s:+.2}"))
-                .unwrap_or_else(|| "-".into()),
-            row["data_quality_score"].as_f64().unwrap_or(0.0),
-            row["enhanced"],
-        );
-        if !insights.is_empty() {
-            let _ = writeln!(out, "     insights: {}", dedup(&insights).join(", "));
-        }
-        if let Some(step) = row["next_steps"]
-            .as_array()
-            .and_then(|s| s.first())
-            .and_then(Value::as_str)
-        {
-            let _ = writeln!(out, "     next step: {}", clip(step, 90));
-        }
-    }
 
     if redis {
         // The publisher was woken by each batch: give it a moment to drain.
@@ -326,41 +370,26 @@ pub async fn run(
     let where_ = if redis {
         format!("{published} published to Redis; `gong-relay watch` shows them live")
     } else {
-        "Redis publishing is not configured: they wait in the outbox".to_owned()
+        "set REDIS_URL to publish them; here they wait in the outbox".to_owned()
     };
-    let _ = writeln!(out, "\n4. {} notification(s): {where_}", outbox.len());
-    // One line per event: its result, and how many insight and action messages came with it.
-    let mut by_event: Vec<(&str, Vec<&OutboxEntry>)> = Vec::new();
-    for n in &outbox {
-        match by_event.iter_mut().find(|(e, _)| *e == n.event_id) {
-            Some((_, list)) => list.push(n),
-            None => by_event.push((&n.event_id, vec![n])),
-        }
-    }
-    for (_, list) in &by_event {
-        let of_type = |n: &&&OutboxEntry| MessageType::parse(&n.message_type);
-        let Some(main) = list
-            .iter()
-            .find(|n| of_type(n).is_some_and(MessageType::is_result))
-        else {
-            continue;
-        };
-        let insights = list
-            .iter()
-            .filter(|n| of_type(n) == Some(MessageType::Insight))
-            .count();
-        let actions = list
-            .iter()
-            .any(|n| of_type(&n) == Some(MessageType::ActionRequired));
+    let _ = writeln!(
+        out,
+        "\n3. What agents hear: {} notification(s) on these channels ({where_})",
+        outbox.len()
+    );
+    let mut shown: Vec<String> = call_ids.iter().take(report::DETAILS).cloned().collect();
+    shown.extend(["demo-email-1".to_owned(), "demo-meeting-1".to_owned()]);
+    report::events(&mut out, &outbox, &shown, &Names::new(prefix));
+    if call_ids.len() > report::DETAILS {
         let _ = writeln!(
             out,
-            "   {:<16} {:<7} {}  (+{insights} insight(s){})",
-            main.message_type,
-            main.priority,
-            main.notification_id,
-            if actions { ", action_required" } else { "" }
+            "   ... {} more call(s): see the summary",
+            call_ids.len() - report::DETAILS
         );
     }
+    let _ = writeln!(out, "\n4. Summary");
+    report::summary(&mut out, &outbox, &queue, &gong_paths);
+
     let query = format!(
         "sqlite3 {} 'select call_id, priority from gong_calls_enhanced'",
         db_path.display()
@@ -377,6 +406,7 @@ pub async fn run(
         app,
         sim,
         report: out,
+        _lock: lock,
     })
 }
 
@@ -411,7 +441,7 @@ fn redact_url(config: &Config) -> String {
     }
 }
 
-fn clip(s: &str, n: usize) -> String {
+pub(crate) fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_owned()
     } else {
@@ -419,14 +449,4 @@ fn clip(s: &str, n: usize) -> String {
         c.push('…');
         c
     }
-}
-
-fn dedup<'a>(items: &[&'a str]) -> Vec<&'a str> {
-    let mut seen = Vec::new();
-    for i in items {
-        if !seen.contains(i) {
-            seen.push(*i);
-        }
-    }
-    seen
 }
