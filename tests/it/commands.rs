@@ -149,3 +149,68 @@ async fn simulate_send_shows_the_first_refusal() {
     assert_eq!(out.status.code(), Some(1));
     app.stop().await;
 }
+
+/// `gong-relay <command> --help`, in a clean environment.
+fn help(command: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gong-relay"))
+        .args(command)
+        .arg("--help")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{command:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Each command's help lists what it uses: the store's commands their store, `serve` every
+/// variable under a heading per part, the simulator only its own flags.
+#[test]
+fn each_command_helps_with_what_it_uses() {
+    for (command, most) in [
+        (&["dlq", "list"][..], 12),
+        (&["dlq", "retry"][..], 15),
+        (&["reprocess"][..], 15),
+        (&["backfill"][..], 15),
+        (&["migrate"][..], 12),
+        (&["watch"][..], 15),
+    ] {
+        let text = help(command);
+        let lines = text.lines().count();
+        assert!(lines <= most, "{command:?}: {lines} lines\n{text}");
+        assert!(
+            !text.contains("GONG_WEBHOOK_SECRETS"),
+            "{command:?}\n{text}"
+        );
+        if command[0] != "watch" {
+            assert!(text.contains("[env: DATABASE_URL]"), "{command:?}\n{text}");
+        }
+    }
+    // Every option has its description, and `dlq retry` shows both of its forms.
+    let retry = help(&["dlq", "retry"]);
+    assert!(retry.contains("gong-relay dlq retry --all"), "{retry}");
+    assert!(
+        retry.contains("Requeue every dead-lettered event"),
+        "{retry}"
+    );
+    assert!(help(&["dlq", "list"]).contains("Show at most this many events"));
+
+    let serve = help(&["serve"]);
+    for heading in [
+        "Webhooks:",
+        "Gong API:",
+        "Store:",
+        "Warehouse:",
+        "Redis:",
+        "HTTP:",
+        "Processing:",
+        "Logging:",
+    ] {
+        assert!(serve.lines().any(|l| l == heading), "{heading}\n{serve}");
+    }
+    let send = help(&["simulate-gong", "send"]);
+    assert!(send.contains("How many webhooks to send"), "{send}");
+    assert!(help(&["simulate-gong"]).contains("Seed of the generated corpus"));
+    let sim = help(&["simulate-gong"]);
+    assert!(!sim.contains("--gong-api-key"), "{sim}");
+    assert!(sim.lines().count() < 60, "{sim}");
+}

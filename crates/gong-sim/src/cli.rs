@@ -67,6 +67,7 @@ pub struct SimulateGong {
     /// Size of the generated corpus.
     #[arg(long, env = "SIM_CALLS", default_value_t = 200)]
     pub calls: usize,
+    /// Seed of the generated corpus: the same seed gives the same calls and transcripts.
     #[arg(long, env = "SIM_SEED", default_value_t = 42)]
     pub seed: u64,
     /// Processing lag of calls created at run time (e.g. 30s, 5m).
@@ -103,6 +104,7 @@ pub struct SendArgs {
     /// Destination URL, e.g. http://127.0.0.1:8080/webhook/gong/calls.
     #[arg(long, env = "SIM_SEND_TO")]
     pub to: String,
+    /// How many webhooks to send (one call each).
     #[arg(long, env = "SIM_SEND_COUNT", default_value_t = 1)]
     pub count: usize,
     /// Webhooks per second; 0 = as fast as possible.

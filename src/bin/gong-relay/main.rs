@@ -20,33 +20,57 @@ use gong_relay::telemetry;
     about = "Receives Gong webhooks durably and relays them to a warehouse and to AI agents"
 )]
 struct Cli {
-    #[command(flatten)]
-    config: RawConfig,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Every variable of the service, as `serve` and `check-config` show and take them (grouped
+/// by part). Other commands show only the few they use; all of them read the others from
+/// the environment (and `.env`) all the same.
+#[derive(Args)]
+struct ServiceArgs {
+    #[command(flatten)]
+    config: RawConfig,
+}
+
+/// The environment's configuration, for commands that take few flags of their own.
+#[derive(Parser)]
+struct FromEnv {
+    #[command(flatten)]
+    config: RawConfig,
+}
+
+/// The store a command reads or changes.
+#[derive(Args)]
+pub struct StoreFlag {
+    /// The operational store: sqlite://PATH or postgres://... [default: sqlite://gong-relay.db]
+    // Global within its command, so that `dlq list --help` shows it too.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    database_url: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the service: webhook receiver, pipeline workers and reconciler.
-    Serve,
+    Serve(ServiceArgs),
     /// A first look: the service on a store of its own (./gong-relay-demo.db) with the
     /// built-in Gong simulator as the Gong API; sends signed sample webhooks and prints what
     /// happened (answers, rows, insights, notifications), then keeps serving until Ctrl-C.
     #[cfg(feature = "simulator")]
     Demo(demo::DemoArgs),
-    /// Create or upgrade the tables in the configured store and warehouse, then exit.
-    Migrate,
+    /// Create or upgrade the tables in the configured store and warehouse, then exit
+    /// (the warehouse's variables, e.g. SNOWFLAKE_*, are read from the environment).
+    Migrate(MigrateArgs),
     /// Inspect or requeue dead-lettered events.
-    #[command(subcommand)]
-    Dlq(DlqAction),
+    Dlq(DlqArgs),
     /// Run stored events through the pipeline again (a running `serve` picks them up).
     Reprocess(ReprocessArgs),
-    /// Fetch the calls of a period from the Gong API and queue those never seen.
+    /// Fetch the calls of a period from the Gong API and queue those never seen (the Gong
+    /// API's variables are read from the environment: GONG_API_KEY, GONG_API_BASE_URL, ...).
     Backfill(BackfillArgs),
     /// Validate the configuration and reach the store, warehouse, Gong API and Redis; exit
     /// 0 or 1 with a readable report.
-    CheckConfig,
+    CheckConfig(ServiceArgs),
     /// Print notifications as agents receive them (needs REDIS_URL).
     Watch(watch::WatchArgs),
     /// Run the Gong API simulator alone; `send` sends webhooks as a Gong automation rule.
@@ -54,18 +78,40 @@ enum Command {
     SimulateGong(Box<gong_sim::cli::SimulateGong>),
 }
 
+#[derive(Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    store: StoreFlag,
+    /// sqlite, postgres or snowflake [default: snowflake if SNOWFLAKE_ACCOUNT is set, else the store's backend]
+    #[arg(long, env = "WAREHOUSE")]
+    warehouse: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DlqArgs {
+    #[command(flatten)]
+    store: StoreFlag,
+    #[command(subcommand)]
+    action: DlqAction,
+}
+
 #[derive(Subcommand)]
 pub enum DlqAction {
     /// List dead-lettered events, newest first.
     List {
+        /// Show at most this many events.
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
-    /// Requeue one dead-lettered event, or all of them.
+    /// Requeue one dead-lettered event (by id), or all of them (--all).
+    #[command(
+        override_usage = "gong-relay dlq retry <EVENT_ID>\n       gong-relay dlq retry --all"
+    )]
     Retry {
         /// The event id.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         event_id: Option<String>,
+        /// Requeue every dead-lettered event.
         #[arg(long)]
         all: bool,
     },
@@ -73,6 +119,8 @@ pub enum DlqAction {
 
 #[derive(Args)]
 pub struct ReprocessArgs {
+    #[command(flatten)]
+    store: StoreFlag,
     /// One event id; or give --since/--until.
     #[arg(required_unless_present_any = ["since", "until"], conflicts_with_all = ["since", "until"])]
     event_id: Option<String>,
@@ -86,6 +134,8 @@ pub struct ReprocessArgs {
 
 #[derive(Args)]
 pub struct BackfillArgs {
+    #[command(flatten)]
+    store: StoreFlag,
     /// Start of the period (RFC 3339, or YYYY-MM-DD as UTC midnight), inclusive.
     #[arg(long)]
     from: String,
@@ -108,16 +158,23 @@ fn main() -> ExitCode {
     if let Command::SimulateGong(sim) = cli.command {
         return block_on(gong_sim::cli::run(*sim, shutdown_signal()));
     }
+    let raw = match raw_config(&cli.command) {
+        Ok(raw) => raw,
+        Err(e) => {
+            eprintln!("error: cannot read the configuration from the environment: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // The demo brings its own webhook key and Gong API: it configures itself.
     #[cfg(feature = "simulator")]
     if let Command::Demo(args) = cli.command {
-        return demo::main(cli.config, args);
+        return demo::main(raw, args);
     }
     // serve (and check-config, which answers whether serve may start) also needs a way to
     // verify webhooks: its absence is one more line of the same list.
     let parsed = match cli.command {
-        Command::Serve | Command::CheckConfig => Config::from_raw_for_serve(cli.config),
-        _ => Config::from_raw(cli.config),
+        Command::Serve(_) | Command::CheckConfig(_) => Config::from_raw_for_serve(raw),
+        _ => Config::from_raw(raw),
     };
     let config = match parsed {
         Ok(c) => c,
@@ -128,7 +185,7 @@ fn main() -> ExitCode {
             }
             // check-config answers 0 or 1 (as its help says); elsewhere 2 marks a usage problem.
             return match cli.command {
-                Command::CheckConfig => ExitCode::FAILURE,
+                Command::CheckConfig(_) => ExitCode::FAILURE,
                 _ => ExitCode::from(2),
             };
         }
@@ -136,6 +193,29 @@ fn main() -> ExitCode {
     telemetry::init_logging(config.log_format, &config.log_level);
 
     block_on(run(cli.command, config))
+}
+
+/// The configuration a command runs with: `serve` and `check-config` took every variable
+/// as a flag (or from the environment); the others read the environment, with their own
+/// few flags on top.
+fn raw_config(command: &Command) -> Result<RawConfig, clap::Error> {
+    let store = match command {
+        Command::Serve(args) | Command::CheckConfig(args) => return Ok(args.config.clone()),
+        Command::Migrate(a) => Some((&a.store, a.warehouse.clone())),
+        Command::Dlq(a) => Some((&a.store, None)),
+        Command::Reprocess(a) => Some((&a.store, None)),
+        Command::Backfill(a) => Some((&a.store, None)),
+        _ => None,
+    };
+    let mut raw = FromEnv::try_parse_from(["gong-relay"])?.config;
+    if let Some((flag, warehouse)) = store {
+        if flag.database_url.is_some() {
+            raw.database_url = flag.database_url.clone();
+            raw.database_url_file = None;
+        }
+        raw.warehouse = warehouse.or(raw.warehouse);
+    }
+    Ok(raw)
 }
 
 /// Runs `work` on a new runtime; its error, if any, is printed with its causes.
@@ -172,22 +252,22 @@ fn one_line(error: &anyhow::Error) -> String {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve => {
+        Command::Serve(_) => {
             let running = app::start(config).await?;
             shutdown_signal().await;
             running.shutdown().await?;
         }
-        Command::Migrate => {
+        Command::Migrate(_) => {
             let store = app::open_store(&config).await?;
             println!("migrated the {} store", store.backend());
             let warehouse = app::open_warehouse(&config, &store).await?;
             println!("migrated the {} warehouse", warehouse.backend());
             store.close().await;
         }
-        Command::Dlq(action) => ops::dlq(action, &config).await?,
+        Command::Dlq(args) => ops::dlq(args.action, &config).await?,
         Command::Reprocess(args) => ops::reprocess(args, &config).await?,
         Command::Backfill(args) => ops::backfill(args, &config).await?,
-        Command::CheckConfig => ops::check_config(&config).await?,
+        Command::CheckConfig(_) => ops::check_config(&config).await?,
         Command::Watch(args) => watch::run(args, &config).await?,
         #[cfg(feature = "simulator")]
         Command::Demo(_) | Command::SimulateGong(_) => {
