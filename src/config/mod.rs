@@ -381,7 +381,11 @@ impl Config {
             p.0.extend(e.0);
         }
 
-        if purpose == Purpose::Serve {
+        // A webhook variable refused above (say, a list in `.env` without its quotes) is
+        // why no method is configured: "none configured" as well would send the reader
+        // looking elsewhere.
+        let webhook_refused = p.0.iter().any(|line| line.starts_with("GONG_WEBHOOK_"));
+        if purpose == Purpose::Serve && !webhook_refused {
             p.0.extend(serve_problems(&webhook, bind_addr));
         }
 

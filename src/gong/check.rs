@@ -48,7 +48,7 @@ pub fn spawn_start_check(client: Arc<GongClient>) -> tokio::task::JoinHandle<()>
             ),
             CredentialCheck::Unknown(e) => tracing::warn!(
                 error = %e,
-                "start-up check: could not check the Gong API credentials; the first request will"
+                "start-up check: could not check the Gong API credentials; the first enhancement request will try them"
             ),
         }
     })

@@ -139,7 +139,7 @@ pub(super) async fn webhook(
                     .increment(1);
                 tracing::warn!(
                     reason = r.reason.code(),
-                    message = r.message,
+                    detail = r.message,
                     "webhook refused"
                 );
             }

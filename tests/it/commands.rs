@@ -18,6 +18,9 @@ fn check_config(env: &[(&str, &str)]) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // A check changes nothing: no store appears in the folder it ran in.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "check-config left {left:?}\n{text}");
     (out.status.success(), text)
 }
 
@@ -67,7 +70,11 @@ fn check_config_reaches_snowflake() {
         ("SNOWFLAKE_HOST", &cfg.host),
     ]);
     assert!(ok, "{text}");
-    assert!(text.contains("store (sqlite): reachable"), "{text}");
+    // Run in an empty folder: the store is reported missing, not created.
+    assert!(
+        text.contains("store (sqlite): none at ./gong-relay.db yet"),
+        "{text}"
+    );
     assert!(text.contains("warehouse (snowflake): reachable"), "{text}");
 }
 

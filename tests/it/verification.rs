@@ -552,6 +552,11 @@ fn an_unquoted_json_list_in_dotenv_says_to_use_single_quotes() {
         !text.contains(SECRET_NEW),
         "the secret is not echoed: {text}"
     );
+    // The one reason, not a second line claiming that no method is configured at all.
+    assert!(
+        !text.contains("no webhook verification configured"),
+        "{text}"
+    );
     let (ok, text) = check_config_with_dotenv(&format!("GONG_WEBHOOK_SECRETS='{list}'"));
     assert!(ok, "{text}");
 }

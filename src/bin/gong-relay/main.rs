@@ -118,6 +118,9 @@ pub enum DlqAction {
 }
 
 #[derive(Args)]
+#[command(
+    override_usage = "gong-relay reprocess <EVENT_ID>\n       gong-relay reprocess [--since <SINCE>] [--until <UNTIL>]"
+)]
 pub struct ReprocessArgs {
     #[command(flatten)]
     store: StoreFlag,

@@ -7,33 +7,51 @@ use std::time::Instant;
 
 use gong_relay::app;
 use gong_relay::config::Config;
+use gong_relay::config::WarehouseKind;
 use gong_relay::pipeline::reconcile;
-use gong_relay::store::{EventFilter, EventStatus};
+use gong_relay::store::{EventFilter, EventStatus, Store, StoreError};
 use gong_relay::verify::now_ms;
 
 use crate::{BackfillArgs, DlqAction, ReprocessArgs};
 
 pub async fn check_config(config: &Config) -> anyhow::Result<()> {
     // The verification check ran with the other variables' (Config::from_raw_for_serve).
-    println!("configuration: ok (webhook keys included); serve may start");
+    println!("configuration: valid (webhook keys included); now reaching the dependencies");
     for warning in config.warnings() {
         println!("warning: {warning}");
     }
-    let store = app::open_store(config).await?;
-    let latency = store.ping().await?;
-    println!(
-        "store ({}): reachable in {:.1} ms",
-        store.backend(),
-        latency.as_secs_f64() * 1e3
-    );
-    let warehouse = app::open_warehouse(config, &store).await?;
-    let started = Instant::now();
-    warehouse.ping().await?;
-    println!(
-        "warehouse ({}): reachable in {:.1} ms",
-        warehouse.backend(),
-        started.elapsed().as_secs_f64() * 1e3
-    );
+    // A check changes nothing: a SQLite store that does not exist yet is reported, not
+    // created, and the remaining checks run over a throwaway in-memory one.
+    let (store, store_is_real) = match app::open_existing_store(config).await {
+        Ok(store) => {
+            let latency = store.ping().await?;
+            println!(
+                "store ({}): reachable in {:.1} ms",
+                store.backend(),
+                latency.as_secs_f64() * 1e3
+            );
+            (store, true)
+        }
+        Err(StoreError::NoStore { path }) => {
+            println!("store (sqlite): none at {path} yet; `serve` or `migrate` creates it there");
+            let memory = Store::connect(&"sqlite::memory:".to_owned().into()).await?;
+            memory.migrate().await?;
+            (memory, false)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if store_is_real || config.warehouse == WarehouseKind::Snowflake {
+        let warehouse = app::open_warehouse(config, &store).await?;
+        let started = Instant::now();
+        warehouse.ping().await?;
+        println!(
+            "warehouse ({}): reachable in {:.1} ms",
+            warehouse.backend(),
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    } else {
+        println!("warehouse (sqlite): in the store, created with it");
+    }
     match app::gong_link(config, &store)? {
         None => println!("gong api: not configured (enhancement skipped)"),
         Some(link) => {

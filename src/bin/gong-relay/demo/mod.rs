@@ -25,7 +25,7 @@ use gong_relay::notify::Names;
 use gong_relay::store::StoreError;
 use gong_relay::telemetry;
 use gong_relay::verify::now_ms;
-use gong_relay::warehouse::{CALLS, HISTORY, RAW, WarehouseError};
+use gong_relay::warehouse::{CALLS, EMAILS, HISTORY, MEETINGS, RAW, WarehouseError};
 use gong_sim::{self as simulator, RuleKey, SimConfig, SimError, SimHandle};
 
 #[derive(Args)]
@@ -349,9 +349,12 @@ pub async fn run(
     );
     let _ = writeln!(
         out,
-        "   warehouse: gong_webhooks_raw {} row(s), gong_calls_enhanced {}, webhook_processing_history {}",
+        "   warehouse: gong_webhooks_raw {} row(s), gong_calls_enhanced {}, gong_emails_enhanced {}, \
+         gong_meetings_enhanced {}, webhook_processing_history {}",
         wh.count(&RAW).await?,
         wh.count(&CALLS).await?,
+        wh.count(&EMAILS).await?,
+        wh.count(&MEETINGS).await?,
         wh.count(&HISTORY).await?
     );
 
