@@ -1,17 +1,12 @@
 //! The operator's commands run as the binary, as an operator would run them: what they
 //! print is their interface.
 
+use crate::helpers::relay_command;
+
 /// Runs `gong-relay check-config` in an empty directory with a clean environment plus `env`.
 fn check_config(env: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gong-relay"));
-    cmd.arg("check-config")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut cmd = relay_command(dir.path(), &["check-config"], env);
     let out = cmd.output().unwrap();
     let text = format!(
         "{}{}",
@@ -78,24 +73,11 @@ fn check_config_reaches_snowflake() {
     assert!(text.contains("warehouse (snowflake): reachable"), "{text}");
 }
 
-/// `gong-relay args` in `dir` with a clean environment plus `env`.
-fn command(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gong-relay"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
 /// `simulate-gong send` says why nothing was delivered: no answer (by kind, with counts)...
 #[test]
 fn simulate_send_reports_connection_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let out = command(
+    let out = relay_command(
         dir.path(),
         &[
             "simulate-gong",
@@ -131,7 +113,7 @@ async fn simulate_send_shows_the_first_refusal() {
     let app = crate::helpers::TestApp::spawn(&db).await;
     let to = app.url("/webhook/gong/calls");
     let dir = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::from(command(
+    let out = tokio::process::Command::from(relay_command(
         dir.path(),
         &["simulate-gong", "send", "--to", &to, "--count", "2"],
         &[],

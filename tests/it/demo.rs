@@ -28,16 +28,11 @@ fn run_demo_with(dir: &Path, calls: usize, env: &[(&str, String)]) -> String {
 
 /// `gong-relay demo` with `args` in `dir`, with a clean environment plus `env`.
 fn demo(dir: &Path, args: &[&str], env: &[(&str, String)]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gong-relay"));
-    cmd.arg("demo")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args: Vec<&str> = std::iter::once("demo")
+        .chain(args.iter().copied())
+        .collect();
+    crate::helpers::relay_command(dir, &args, &env)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -248,17 +248,7 @@ async fn inbox_commits_are_synchronous_on_a_database_that_says_off(db: TestDb) {
     }
     let addr = addr.expect("the binary reports its address");
     assert_eq!(warnings, 1, "warned once at start");
-    let body = call_body_for("7400001");
-    let token = sign_hs256(
-        SECRET_NEW.as_bytes(),
-        &hs_claims("/webhook/gong/calls", &body),
-    );
-    let res = reqwest::Client::new()
-        .post(format!("http://{addr}/webhook/gong/calls"))
-        .header("authorization", token)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
+    let res = post_signed_call(&reqwest::Client::new(), &addr, "7400001")
         .await
         .unwrap();
     assert_eq!(res.status(), 200);

@@ -489,3 +489,47 @@ pub fn spawn_serve(db: &TestDb, dir: &Path, env: &[(&str, String)]) -> (Child, S
         .expect("the binary reports its address");
     (child, addr)
 }
+
+/// `gong-relay args` in `dir`, with a clean environment (only `PATH`) plus `env`: what a
+/// user's shell would run, without the test process's variables leaking in.
+pub fn relay_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gong-relay"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Posts a call webhook signed with [`SECRET_NEW`] (HS256) to a service at `addr`.
+pub async fn post_signed_call(
+    client: &reqwest::Client,
+    addr: &str,
+    call_id: &str,
+) -> reqwest::Result<reqwest::Response> {
+    const CALLS: &str = "/webhook/gong/calls";
+    let body = call_body_for(call_id);
+    let token = sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(CALLS, &body));
+    client
+        .post(format!("http://{addr}{CALLS}"))
+        .header("authorization", token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+}
+
+/// An event the service queues itself (backfill, reconciler), as the store takes it.
+pub fn internal_event(source_id: &str) -> gong_relay::store::InternalEvent {
+    gong_relay::store::InternalEvent {
+        event_id: format!("internal-{source_id}"),
+        kind: gong_relay::verify::EventKind::Call,
+        source_id: source_id.to_owned(),
+        payload: serde_json::to_vec(&json!({"callData": {"metaData": {"id": source_id}}})).unwrap(),
+        request_id: format!("req-{source_id}"),
+        origin: "backfill",
+    }
+}

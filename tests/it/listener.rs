@@ -11,7 +11,6 @@ use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
-const CALLS: &str = "/webhook/gong/calls";
 const HALF_HEADERS: &[u8] = b"POST /webhook/gong/calls HTTP/1.1\r\nHost: relay\r\n";
 
 /// The binary taking HS256 webhooks signed with `SECRET_NEW`, plus `env`.
@@ -31,16 +30,7 @@ async fn post_webhook(addr: &str, call_id: &str) -> Option<u16> {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let body = call_body_for(call_id);
-    let token = sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(CALLS, &body));
-    let res = client
-        .post(format!("http://{addr}{CALLS}"))
-        .header("authorization", token)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .ok()?;
+    let res = post_signed_call(&client, addr, call_id).await.ok()?;
     Some(res.status().as_u16())
 }
 

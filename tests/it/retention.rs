@@ -1,8 +1,8 @@
 //! Retention (`INBOX_RETENTION`, `HISTORY_RETENTION`): old done payloads are emptied and old
 //! history deleted, in bounded batches; what may still be needed is kept.
 
-use gong_relay::store::{InternalEvent, Retry};
-use gong_relay::verify::{EventKind, now_ms};
+use gong_relay::store::Retry;
+use gong_relay::verify::now_ms;
 use gong_relay::warehouse::{self, HISTORY};
 use serde_json::{Value, json};
 
@@ -11,17 +11,6 @@ use crate::helpers::*;
 const CALLS: &str = "/webhook/gong/calls";
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
-
-fn internal(source_id: &str) -> InternalEvent {
-    InternalEvent {
-        event_id: format!("internal-{source_id}"),
-        kind: EventKind::Call,
-        source_id: source_id.to_owned(),
-        payload: serde_json::to_vec(&json!({"callData": {"metaData": {"id": source_id}}})).unwrap(),
-        request_id: format!("req-{source_id}"),
-        origin: "backfill",
-    }
-}
 
 /// Five webhooks processed to done by the real app (no Gong key: stored from the webhook
 /// alone); returns their ids and bodies.
@@ -47,7 +36,7 @@ async fn old_done_payloads_are_emptied_in_bounded_batches(db: TestDb) {
     let store = db.store().await;
     // Events in every other state, as old as the done ones.
     let t = now_ms();
-    let others: Vec<_> = ["8200001", "8200002", "8200003"].map(internal).into();
+    let others: Vec<_> = ["8200001", "8200002", "8200003"].map(internal_event).into();
     assert_eq!(store.enqueue_internal(&others, t - HOUR).await.unwrap(), 3);
     let mut claimed = store.claim(2, MINUTE).await.unwrap();
     let (failed, dead) = (claimed.remove(0), claimed.remove(0));

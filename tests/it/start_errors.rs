@@ -4,28 +4,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, TestDb, relay_command};
 
 const SECRETS: &str = r#"["0123456789abcdef0123456789abcdef"]"#;
 
-/// `gong-relay args` in `dir` with a clean environment plus `env`.
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gong-relay"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
 fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    command(dir, args, env).output().unwrap()
+    relay_command(dir, args, env).output().unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -155,7 +142,7 @@ fn log_level_is_validated_and_warning_means_warn() {
 
     // Without GONG_WEBHOOK_PUBLIC_URL, serve warns at start; at `warning` it says so and
     // leaves out the info lines.
-    let mut child = command(
+    let mut child = relay_command(
         dir.path(),
         &["serve"],
         &[

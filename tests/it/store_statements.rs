@@ -5,7 +5,7 @@
 //! store method is added without being called here.
 
 use gong_relay::store::{
-    EventFilter, EventStatus, Final, InternalEvent, OutboxMessage, Permit, Retry, SharedRate,
+    EventFilter, EventStatus, Final, OutboxMessage, Permit, Retry, SharedRate,
 };
 use gong_relay::verify::{EventKind, now_ms};
 use serde_json::json;
@@ -13,17 +13,6 @@ use serde_json::json;
 use crate::helpers::*;
 
 const MINUTE: i64 = 60_000;
-
-fn internal(source_id: &str) -> InternalEvent {
-    InternalEvent {
-        event_id: format!("internal-{source_id}"),
-        kind: EventKind::Call,
-        source_id: source_id.to_owned(),
-        payload: serde_json::to_vec(&json!({"callData": {"metaData": {"id": source_id}}})).unwrap(),
-        request_id: format!("req-{source_id}"),
-        origin: "backfill",
-    }
-}
 
 async fn every_store_statement_runs(db: TestDb) {
     // insert_batch and the replay cache, through the receiver.
@@ -45,14 +34,14 @@ async fn every_store_statement_runs(db: TestDb) {
 
     assert_eq!(
         store
-            .enqueue_internal(&[internal("5500002")], t)
+            .enqueue_internal(&[internal_event("5500002")], t)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
-            .enqueue_internal(&[internal("5500002")], t)
+            .enqueue_internal(&[internal_event("5500002")], t)
             .await
             .unwrap(),
         0,

@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const CALLS: &str = "/webhook/gong/calls";
-
 /// The value of the unlabelled gauge `name` in a Prometheus text page.
 fn gauge(page: &str, name: &str) -> Option<i64> {
     page.lines()
@@ -30,14 +28,7 @@ async fn metrics_and_health_agree_after_a_burst(db: TestDb) {
         .build()
         .unwrap();
     for i in 0..20 {
-        let body = call_body_for(&format!("77{i:03}"));
-        let token = sign_hs256(SECRET_NEW.as_bytes(), &hs_claims(CALLS, &body));
-        let res = client
-            .post(format!("http://{addr}{CALLS}"))
-            .header("authorization", token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+        let res = post_signed_call(&client, &addr, &format!("77{i:03}"))
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
